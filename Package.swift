@@ -1,0 +1,100 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "Berth",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "berth", targets: ["berth"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // Pure OCI model: digests, names, references, media types, manifests, error codes.
+        .target(
+            name: "BerthCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // Storage driver protocol, on-disk layout and the blob/manifest/tag/upload stores.
+        .target(
+            name: "BerthStorage",
+            dependencies: [
+                "BerthCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Local filesystem storage driver.
+        .target(
+            name: "BerthFilesystem",
+            dependencies: [
+                "BerthStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+            ]
+        ),
+        // OCI Distribution HTTP API on Hummingbird.
+        .target(
+            name: "BerthAPI",
+            dependencies: [
+                "BerthCore",
+                "BerthStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Typed configuration and application assembly.
+        .target(
+            name: "BerthServer",
+            dependencies: [
+                "BerthCore",
+                "BerthStorage",
+                "BerthFilesystem",
+                "BerthAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // The thin `berth` command line.
+        .executableTarget(
+            name: "berth",
+            dependencies: [
+                "BerthServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
+        .testTarget(name: "BerthStorageTests", dependencies: ["BerthStorage", "BerthFilesystem"]),
+        .testTarget(
+            name: "BerthAPITests",
+            dependencies: [
+                "BerthAPI", "BerthServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "BerthServerTests", dependencies: ["BerthServer"]),
+        .testTarget(
+            name: "BerthIntegrationTests",
+            dependencies: [
+                "BerthServer",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+    ]
+)

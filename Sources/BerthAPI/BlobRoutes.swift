@@ -1,0 +1,64 @@
+import BerthCore
+import BerthStorage
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`.
+struct BlobRoutes {
+    let api: RegistryAPI
+
+    func get(_ request: Request, name: String, digest digestString: String, head: Bool) async throws -> Response {
+        let repository = try api.repository(name)
+        let digest = try Digest(parsing: digestString)
+        let size = try await api.storage.blobSize(digest, in: repository)
+        var headers: HTTPFields = [
+            .contentType: "application/octet-stream",
+            .dockerContentDigest: digest.description,
+            .acceptRanges: "bytes",
+            .eTag: "\"\(digest)\"",
+            .cacheControl: "max-age=31536000",
+        ]
+        var status = HTTPResponse.Status.ok
+        var range: Range<Int64>? = nil
+        switch ByteRange.resolve(request.headers[.range], size: size) {
+        case .whole:
+            break
+        case .unsatisfiable:
+            throw RegistryError(.rangeInvalid, "range \(request.headers[.range] ?? "") is outside the blob, which has \(size) bytes",
+                                headers: ["Content-Range": "bytes */\(size)"])
+        case .partial(let r):
+            status = .partialContent
+            range = r
+            headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)"
+        }
+        let length = range.map { $0.upperBound - $0.lowerBound } ?? size
+        headers[.contentLength] = String(length)
+        if head || length == 0 {
+            return Response(status: status, headers: headers)
+        }
+        let storage = api.storage
+        let range_ = range
+        let body = ResponseBody(contentLength: Int(length)) { writer in
+            try await storage.readBlob(digest, range: range_) { chunk in try await writer.write(chunk) }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    func delete(name: String, digest digestString: String) async throws -> Response {
+        let repository = try api.repository(name)
+        let digest = try Digest(parsing: digestString)
+        try api.requireDeleteEnabled()
+        try await api.storage.unlinkBlob(digest, from: repository)
+        return Response(status: .accepted, headers: [.contentLength: "0"])
+    }
+}
+
+extension RegistryAPI {
+    func requireDeleteEnabled() throws(RegistryError) {
+        guard settings.deleteEnabled else {
+            throw RegistryError(.unsupported, "deletes are disabled on this registry (set storage.delete.enabled: true to allow them)")
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import BerthCore
+import BerthStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The one place errors become HTTP responses: registry errors render as the spec's JSON error
+/// body with their code's status; storage failures are logged in full for the operator and
+/// reported to the client without internal paths.
+enum ErrorMapping {
+    struct Body: Encodable {
+        struct Entry: Encodable {
+            var code: String
+            var message: String
+            var detail: [String: String]?
+        }
+        var errors: [Entry]
+    }
+
+    static func response(for error: any Error, request: Request, logger: Logger) -> Response {
+        let registryError = registryError(for: error, request: request, logger: logger)
+        return render(registryError, head: request.method == .head)
+    }
+
+    static func registryError(for error: any Error, request: Request, logger: Logger) -> RegistryError {
+        let where_ = "\(request.method) \(request.uri.path.prefix(300))"
+        switch error {
+        case let e as RegistryError:
+            if e.code.httpStatus >= 500 {
+                logger.error("request failed", metadata: ["request": "\(where_)", "error": "\(e)"])
+            } else {
+                logger.debug("request refused", metadata: ["request": "\(where_)", "error": "\(e)"])
+            }
+            return e
+        case let e as StorageDriverError:
+            switch e {
+            case .notFound:
+                logger.warning("storage object vanished during request (concurrent delete?)",
+                               metadata: ["request": "\(where_)", "error": "\(e)"])
+                return RegistryError(.notFound, "the requested content disappeared while being read; retry the request")
+            case .tooLarge(_, let limit):
+                logger.error("stored object larger than allowed", metadata: ["request": "\(where_)", "error": "\(e)"])
+                return RegistryError(.internalError, "a stored object exceeds the \(limit)-byte limit; the server log names it")
+            case .invalidPath:
+                logger.error("invalid storage path", metadata: ["request": "\(where_)", "error": "\(e)"])
+                return RegistryError(.internalError, "internal error: invalid storage path; the server log has details")
+            case .io(let operation, _, let reason):
+                logger.error("storage I/O failed: check the storage (free space, permissions, mount)",
+                             metadata: ["request": "\(where_)", "error": "\(e)"])
+                return RegistryError(.internalError, "storage failure (\(operation): \(reason)); the operator should check the server log")
+            }
+        case let e as HTTPError where e.status == .contentTooLarge:
+            return RegistryError(.manifestTooLarge, "request body exceeds the \(RegistryStorage.maxManifestBytes)-byte limit for manifests")
+        case let e as HTTPError:
+            return RegistryError(e.status.code >= 500 ? .internalError : .unsupported, e.body ?? "\(e.status)")
+        default:
+            logger.error("request failed with an unexpected error", metadata: ["request": "\(where_)", "error": "\(String(reflecting: error))"])
+            return RegistryError(.internalError, "internal error: \(error)")
+        }
+    }
+
+    static func render(_ error: RegistryError, head: Bool) -> Response {
+        let body = Body(errors: [.init(code: error.code.rawValue, message: error.message,
+                                       detail: error.detail.isEmpty ? nil : error.detail)])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(body)) ?? Data(#"{"errors":[{"code":"INTERNAL_ERROR","message":"error encoding failed"}]}"#.utf8)
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        for (name, value) in error.headers.sorted(by: { $0.key < $1.key }) {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        let status = HTTPResponse.Status(code: error.code.httpStatus)
+        if head {
+            headers[.contentLength] = String(data.count)
+            return Response(status: status, headers: headers)
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

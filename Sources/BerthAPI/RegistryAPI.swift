@@ -1,0 +1,116 @@
+import BerthCore
+import BerthStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Settings of the API that come from configuration.
+public struct APISettings: Sendable {
+    /// `storage.delete.enabled`.
+    public var deleteEnabled: Bool
+    /// Headers added to every response (`http.headers`).
+    public var extraHeaders: [(String, String)]
+
+    public init(deleteEnabled: Bool = false, extraHeaders: [(String, String)] = []) {
+        self.deleteEnabled = deleteEnabled
+        self.extraHeaders = extraHeaders
+    }
+}
+
+/// The registry's HTTP responder: parses the path once (`Route`), dispatches to the route
+/// collection of its API area, and turns every error into the spec's JSON error response.
+public struct RegistryAPI: HTTPResponder {
+    public typealias Context = RegistryContext
+
+    let storage: RegistryStorage
+    let signer: UploadStateSigner
+    let settings: APISettings
+    let extraHeaders: HTTPFields
+
+    public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings) {
+        self.storage = storage
+        self.signer = signer
+        self.settings = settings
+        var fields = HTTPFields()
+        for (name, value) in settings.extraHeaders {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        fields[.dockerDistributionAPIVersion] = "registry/2.0"
+        extraHeaders = fields
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        var response: Response
+        do {
+            response = try await dispatch(request, context: context)
+        } catch {
+            response = ErrorMapping.response(for: error, request: request, logger: context.logger)
+        }
+        for field in extraHeaders where !response.headers.contains(field.name) {
+            response.headers.append(field)
+        }
+        return response
+    }
+
+    private func dispatch(_ request: Request, context: Context) async throws -> Response {
+        guard let route = Route(path: request.uri.path) else {
+            throw RegistryError(.notFound, "no such endpoint: \(request.method) \(request.uri.path.prefix(200)); the API lives under /v2/")
+        }
+        let method = request.method
+        switch (route, method) {
+        case (.base, .get), (.base, .head):
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+        case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
+            return try await BlobRoutes(api: self).get(request, name: name, digest: digest, head: method == .head)
+        case (.blob(let name, let digest), .delete):
+            return try await BlobRoutes(api: self).delete(name: name, digest: digest)
+        case (.uploads(let name), .post):
+            return try await UploadRoutes(api: self).start(request, name: name)
+        case (.upload(let name, let id), .patch):
+            return try await UploadRoutes(api: self).patch(request, name: name, id: id)
+        case (.upload(let name, let id), .put):
+            return try await UploadRoutes(api: self).put(request, name: name, id: id)
+        case (.upload(let name, let id), .get):
+            return try await UploadRoutes(api: self).status(request, name: name, id: id)
+        case (.upload(let name, let id), .delete):
+            return try await UploadRoutes(api: self).cancel(request, name: name, id: id)
+        case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
+            return try await ManifestRoutes(api: self).get(name: name, reference: reference, head: method == .head)
+        case (.manifest(let name, let reference), .put):
+            return try await ManifestRoutes(api: self).put(request, name: name, reference: reference)
+        case (.manifest(let name, let reference), .delete):
+            return try await ManifestRoutes(api: self).delete(name: name, reference: reference)
+        case (.tags(let name), .get), (.tags(let name), .head):
+            return try await TagRoutes(api: self).list(request, name: name, head: method == .head)
+        case (.catalog, _), (.referrers, _):
+            throw RegistryError(.unsupported, "\(request.uri.path.prefix(100)) is not implemented by this version of Berth")
+        default:
+            var error = RegistryError(.unsupported, "method \(method) is not allowed on \(request.uri.path.prefix(200)); allowed: \(route.allowedMethods.joined(separator: ", "))")
+            error.headers["Allow"] = route.allowedMethods.joined(separator: ", ")
+            throw error
+        }
+    }
+
+    func repository(_ name: String) throws(RegistryError) -> RepositoryName { try RepositoryName(name) }
+}
+
+extension HTTPField.Name {
+    static let dockerDistributionAPIVersion = Self("Docker-Distribution-API-Version")!
+    static let dockerContentDigest = Self("Docker-Content-Digest")!
+    static let dockerUploadUUID = Self("Docker-Upload-UUID")!
+    static let link = Self("Link")!
+}
+
+/// Small helpers shared by the route collections.
+extension Request {
+    func header(_ name: HTTPField.Name) -> String? { headers[name] }
+
+    func query(_ key: String) -> String? {
+        uri.queryParameters[key[...]].map(String.init)
+    }
+
+    /// The declared body length; nil when absent or chunked.
+    var contentLength: Int64? { headers[.contentLength].flatMap { Int64($0) } }
+}

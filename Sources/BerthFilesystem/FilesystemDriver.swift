@@ -1,0 +1,312 @@
+/// BerthFilesystem: the local-filesystem storage driver (the default: a `./data` directory).
+import BerthStorage
+import Foundation
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Stores everything under one root directory with plain POSIX files. Blocking system calls run
+/// on NIO's thread pool, never on the event loops or Swift's cooperative threads.
+/// Small objects are written to a temporary file, fsynced and renamed into place, so a crash or
+/// `kill -9` at any moment leaves the old content or the new, never a part.
+public struct FilesystemDriver: StorageDriver {
+    public let name = "filesystem"
+    public let root: String
+    let threadPool: NIOThreadPool
+    /// Size of each read when streaming a file out.
+    static let readChunk = 1 << 20
+
+    public init(root: String, threadPool: NIOThreadPool = .singleton) {
+        var root = root
+        while root.count > 1, root.hasSuffix("/") { root.removeLast() }
+        self.root = root
+        self.threadPool = threadPool
+    }
+
+    /// Creates the root (and Berth's temporary directory), clearing temporary files a crash left behind.
+    public func prepare() async throws {
+        let tmp = try full(StoragePath.temporaryDirectory.path)
+        try await blocking {
+            try Self.makeDirectories(tmp)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] {
+                unlink(tmp + "/" + name)
+            }
+        }
+    }
+
+    /// The local file behind a path (for zero-copy sends).
+    public func localPath(_ path: String) throws -> String { try full(path) }
+
+    func full(_ path: String) throws -> String {
+        guard path.hasPrefix("/"), !path.utf8.contains(0) else { throw StorageDriverError.invalidPath(path: path) }
+        for component in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            guard !component.isEmpty, component != ".", component != ".." else {
+                throw StorageDriverError.invalidPath(path: path)
+            }
+        }
+        return root + path
+    }
+
+    func blocking<T: Sendable>(_ work: @Sendable @escaping () throws -> T) async throws -> T {
+        try await threadPool.runIfActive(work)
+    }
+
+    static func ioError(_ operation: String, _ path: String, _ code: Int32 = errno) -> StorageDriverError {
+        if code == ENOENT || code == ENOTDIR { return .notFound(path: path) }
+        return .io(operation: operation, path: path, reason: String(cString: strerror(code)))
+    }
+
+    public func getContent(_ path: String, maxBytes: Int) async throws -> ByteBuffer {
+        let file = try full(path)
+        return try await blocking {
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw Self.ioError("open", path) }
+            defer { close(fd) }
+            guard let st = fileStatus(fd: fd) else { throw Self.ioError("stat", path) }
+            let size = Int(st.st_size)
+            guard size <= maxBytes else { throw StorageDriverError.tooLarge(path: path, limit: maxBytes) }
+            var buffer = ByteBufferAllocator().buffer(capacity: size)
+            try Self.readFully(fd: fd, into: &buffer, count: size, offset: 0, path: path)
+            return buffer
+        }
+    }
+
+    static func readFully(fd: Int32, into buffer: inout ByteBuffer, count: Int, offset: Int64, path: String) throws {
+        var done = 0
+        while done < count {
+            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - done) { ptr in
+                pread(fd, ptr.baseAddress, min(ptr.count, count - done), off_t(offset) + off_t(done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ioError("read", path)
+            }
+            if n == 0 { throw StorageDriverError.io(operation: "read", path: path, reason: "file is shorter than expected") }
+            done += n
+        }
+    }
+
+    public func putContent(_ path: String, _ content: ByteBuffer) async throws {
+        let file = try full(path)
+        let tmpDir = try full(StoragePath.temporaryDirectory.path)
+        try await blocking {
+            let tmp = tmpDir + "/" + UUID().uuidString
+            var fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd < 0, errno == ENOENT {
+                try Self.makeDirectories(tmpDir)
+                fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            }
+            guard fd >= 0 else { throw Self.ioError("create", tmp) }
+            do {
+                try Self.writeAll(fd: fd, content, path: path)
+                guard fsync(fd) == 0 else { throw Self.ioError("fsync", path) }
+                close(fd)
+                fd = -1
+                try Self.renameCreatingParent(tmp, file, path: path)
+            } catch {
+                if fd >= 0 { close(fd) }
+                unlink(tmp)
+                throw error
+            }
+        }
+    }
+
+    static func writeAll(fd: Int32, _ buffer: ByteBuffer, path: String) throws {
+        try buffer.withUnsafeReadableBytes { ptr in
+            var done = 0
+            while done < ptr.count {
+                let n = write(fd, ptr.baseAddress! + done, ptr.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ioError("write", path)
+                }
+                done += n
+            }
+        }
+    }
+
+    static func renameCreatingParent(_ from: String, _ to: String, path: String) throws {
+        if rename(from, to) == 0 { return }
+        guard errno == ENOENT else { throw ioError("rename", path) }
+        try makeDirectories(parent(of: to))
+        guard rename(from, to) == 0 else { throw ioError("rename", path) }
+    }
+
+    static func parent(of file: String) -> String {
+        guard let slash = file.lastIndex(of: "/") else { return "." }
+        return String(file[..<slash])
+    }
+
+    static func makeDirectories(_ dir: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw StorageDriverError.io(operation: "mkdir", path: dir, reason: "\(error.localizedDescription)")
+        }
+    }
+
+    public func stat(_ path: String) async throws -> FileInfo {
+        let file = try full(path)
+        return try await blocking {
+            guard let st = fileStatus(path: file) else { throw Self.ioError("stat", path) }
+            let modified = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+            return FileInfo(size: Int64(st.st_size), isDirectory: (st.st_mode & S_IFMT) == S_IFDIR, modified: modified)
+        }
+    }
+
+    public func list(_ path: String) async throws -> [String] {
+        let dir = try full(path)
+        return try await blocking {
+            guard let handle = opendir(dir) else { throw Self.ioError("list", path) }
+            defer { closedir(handle) }
+            var names: [String] = []
+            while let entry = readdir(handle) {
+                let name = withUnsafePointer(to: entry.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                if name != ".", name != ".." { names.append(name) }
+            }
+            return names
+        }
+    }
+
+    public func read(_ path: String, range: Range<Int64>?, _ body: (ByteBuffer) async throws -> Void) async throws {
+        let file = try full(path)
+        let fd = try await blocking { () throws -> Int32 in
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw Self.ioError("open", path) }
+            return fd
+        }
+        defer { close(fd) }
+        let end: Int64
+        if let range {
+            end = range.upperBound
+        } else {
+            end = try await blocking { () throws -> Int64 in
+                guard let st = fileStatus(fd: fd) else { throw Self.ioError("stat", path) }
+                return Int64(st.st_size)
+            }
+        }
+        var offset = range?.lowerBound ?? 0
+        while offset < end {
+            let count = Int(min(Int64(Self.readChunk), end - offset))
+            let start = offset
+            let chunk = try await blocking { () throws -> ByteBuffer in
+                var buffer = ByteBufferAllocator().buffer(capacity: count)
+                try Self.readFully(fd: fd, into: &buffer, count: count, offset: start, path: path)
+                return buffer
+            }
+            offset += Int64(count)
+            try await body(chunk)
+        }
+    }
+
+    public func writer(_ path: String, append: Bool) async throws -> any StorageWriter {
+        let file = try full(path)
+        let fd = try await blocking { () throws -> Int32 in
+            let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)
+            var fd = open(file, flags, 0o644)
+            if fd < 0, errno == ENOENT {
+                try Self.makeDirectories(Self.parent(of: file))
+                fd = open(file, flags, 0o644)
+            }
+            guard fd >= 0 else { throw Self.ioError("open for writing", path) }
+            return fd
+        }
+        let size = try await blocking { Int64(lseek(fd, 0, SEEK_END)) }
+        return FilesystemWriter(fd: fd, path: path, size: size, driver: self)
+    }
+
+    public func move(from source: String, to destination: String) async throws {
+        let from = try full(source)
+        let to = try full(destination)
+        try await blocking {
+            let fd = open(from, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw Self.ioError("open", source) }
+            let synced = fsync(fd)
+            close(fd)
+            guard synced == 0 else { throw Self.ioError("fsync", source) }
+            try Self.renameCreatingParent(from, to, path: destination)
+        }
+    }
+
+    public func delete(_ path: String) async throws {
+        let file = try full(path)
+        let tmpDir = try full(StoragePath.temporaryDirectory.path)
+        try await blocking {
+            // Rename out of the way first so the tree disappears from its path atomically.
+            let trash = tmpDir + "/" + UUID().uuidString
+            if rename(file, trash) != 0 {
+                if errno == ENOENT { return }
+                if errno == EXDEV || errno == ENOENT || errno == ENOTDIR {
+                    try? FileManager.default.removeItem(atPath: file)
+                    return
+                }
+                try Self.makeDirectories(tmpDir)
+                guard rename(file, trash) == 0 else {
+                    if errno == ENOENT { return }
+                    throw Self.ioError("delete", path)
+                }
+            }
+            do { try FileManager.default.removeItem(atPath: trash) } catch {
+                throw StorageDriverError.io(operation: "delete", path: path, reason: "\(error.localizedDescription)")
+            }
+        }
+    }
+}
+
+/// An open file being appended to.
+final class FilesystemWriter: StorageWriter, @unchecked Sendable {
+    // Mutable state is only touched by the one task that owns the writer (see `StorageWriter`).
+    private var fd: Int32
+    private let path: String
+    private var written: Int64
+    private let driver: FilesystemDriver
+
+    init(fd: Int32, path: String, size: Int64, driver: FilesystemDriver) {
+        self.fd = fd
+        self.path = path
+        self.written = size
+        self.driver = driver
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    var size: Int64 { written }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        let fd = self.fd
+        let path = self.path
+        try await driver.blocking { try FilesystemDriver.writeAll(fd: fd, buffer, path: path) }
+        written += Int64(buffer.readableBytes)
+    }
+
+    func truncate(to size: Int64) async throws {
+        let fd = self.fd
+        let path = self.path
+        try await driver.blocking {
+            guard ftruncate(fd, off_t(size)) == 0 else { throw FilesystemDriver.ioError("truncate", path) }
+        }
+        written = size
+    }
+
+    func close() async throws {
+        guard fd >= 0 else { return }
+        Glibc.close(fd)
+        fd = -1
+    }
+}
+
+private func fileStatus(path: String) -> stat? {
+    var st = stat()
+    return stat(path, &st) == 0 ? st : nil
+}
+
+private func fileStatus(fd: Int32) -> stat? {
+    var st = stat()
+    return fstat(fd, &st) == 0 ? st : nil
+}

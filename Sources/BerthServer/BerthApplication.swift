@@ -1,0 +1,64 @@
+import BerthAPI
+import BerthFilesystem
+import BerthStorage
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Builds the registry application from a checked configuration: filesystem storage, the API
+/// responder and the background services. `onServerRunning` receives the bound channel (tests
+/// listen on port 0 and read the port from it).
+public func buildApplication(
+    _ config: BerthConfiguration,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    let root = absolutePath(config.rootDirectory)
+    let driver = FilesystemDriver(root: root)
+    do {
+        try await driver.prepare()
+    } catch {
+        throw ConfigurationError(problems: [
+            "storage.filesystem.rootdirectory \(root) cannot be used: \(error). Create it or choose a writable directory.",
+        ])
+    }
+    let storage = RegistryStorage(driver: driver)
+    let secret: String
+    if let configured = config.httpSecret {
+        secret = configured
+    } else {
+        secret = try await storage.loadOrCreateHTTPSecret()
+        logger.info("http.secret is not set: using the key kept in storage; set http.secret on every node when several processes share this storage",
+                    metadata: ["path": "\(root)\(StoragePath.httpSecret.path)"])
+    }
+    let api = RegistryAPI(
+        storage: storage,
+        signer: UploadStateSigner(secret: secret),
+        settings: APISettings(deleteEnabled: config.deleteEnabled,
+                              extraHeaders: config.httpHeaders.map { ($0.name, $0.value) }))
+    var logger = logger
+    for (k, v) in config.logFields { logger[metadataKey: k] = "\(v)" }
+    let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
+    logger.info("starting Berth", metadata: [
+        "addr": "\(config.httpAddress)", "storage": "filesystem", "root": "\(root)", "delete": "\(config.deleteEnabled)",
+    ])
+    return Application(
+        responder: api,
+        server: .http1(),
+        configuration: .init(
+            address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
+            serverName: nil,
+            reuseAddress: true),
+        services: [purger],
+        onServerRunning: onServerRunning,
+        logger: logger)
+}
+
+func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    let cwd = FileManager.default.currentDirectoryPath
+    var rel = path
+    while rel.hasPrefix("./") { rel.removeFirst(2) }
+    return rel.isEmpty || rel == "." ? cwd : cwd + "/" + rel
+}

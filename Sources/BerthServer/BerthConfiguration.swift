@@ -1,0 +1,110 @@
+/// BerthServer: typed configuration (the reference registry's `config.yml`, environment
+/// overrides, command-line flags), its validation, and the assembly of the running application.
+import Logging
+
+/// Everything `berth serve` runs with, after file, environment and flags are merged and checked.
+public struct BerthConfiguration: Sendable, Equatable {
+    public struct UploadPurging: Sendable, Equatable {
+        public var enabled = true
+        /// Uploads older than this are abandoned.
+        public var age: Duration = .seconds(168 * 3600)
+        public var interval: Duration = .seconds(24 * 3600)
+        public var dryRun = false
+    }
+
+    public var version = "0.1"
+    public var logLevel: Logger.Level = .info
+    public var logFields: [String: String] = [:]
+    /// Listen address, `host:port` (host may be empty for all interfaces).
+    public var httpAddress = ListenAddress(host: "0.0.0.0", port: 5000)
+    /// Key for signing upload state; generated and kept in storage when unset.
+    public var httpSecret: String?
+    public var httpHeaders: [Header] = []
+    public var rootDirectory = "./data"
+    public var deleteEnabled = false
+    public var uploadPurging = UploadPurging()
+
+    public init() {}
+
+    public struct Header: Sendable, Equatable {
+        public var name: String
+        public var value: String
+    }
+
+    /// The effective settings as `key: value` lines, secrets masked (for `berth config check`).
+    public func describe() -> [String] {
+        var lines = [
+            "version: \(version)",
+            "log.level: \(logLevel.configName)",
+        ]
+        for (k, v) in logFields.sorted(by: { $0.key < $1.key }) { lines.append("log.fields.\(k): \(v)") }
+        lines += [
+            "http.addr: \(httpAddress)",
+            "http.secret: \(httpSecret == nil ? "(not set: generated and kept in storage)" : "********")",
+        ]
+        for h in httpHeaders { lines.append("http.headers.\(h.name): \(h.value)") }
+        lines += [
+            "storage.filesystem.rootdirectory: \(rootDirectory)",
+            "storage.delete.enabled: \(deleteEnabled)",
+            "storage.maintenance.uploadpurging.enabled: \(uploadPurging.enabled)",
+            "storage.maintenance.uploadpurging.age: \(GoDuration.format(uploadPurging.age))",
+            "storage.maintenance.uploadpurging.interval: \(GoDuration.format(uploadPurging.interval))",
+            "storage.maintenance.uploadpurging.dryrun: \(uploadPurging.dryRun)",
+        ]
+        return lines
+    }
+}
+
+/// `host:port` to listen on.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`, `:port` or `[v6]:port`.
+    public init?(parsing text: String) {
+        let s = text.trimmingCharacters(in: " ")
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        var host = String(s[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        else if host.contains(":") { return nil }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+extension Logger.Level {
+    /// The reference registry's level names.
+    init?(configName: String) {
+        switch configName.lowercased() {
+        case "trace": self = .trace
+        case "debug": self = .debug
+        case "info": self = .info
+        case "notice": self = .notice
+        case "warn", "warning": self = .warning
+        case "error": self = .error
+        case "fatal", "panic", "critical": self = .critical
+        default: return nil
+        }
+    }
+
+    var configName: String {
+        switch self {
+        case .trace: "trace"
+        case .debug: "debug"
+        case .info: "info"
+        case .notice: "notice"
+        case .warning: "warn"
+        case .error: "error"
+        case .critical: "fatal"
+        }
+    }
+}

@@ -1,0 +1,287 @@
+import Foundation
+import Logging
+import Yams
+
+/// A configuration Berth cannot run with; every problem found is listed.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var problems: [String]
+    public var description: String {
+        "invalid configuration:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+/// Reads the reference registry's `config.yml` format, applies `REGISTRY_*` environment
+/// overrides and command-line flags (flags win over environment, environment over file), and
+/// checks every key: unknown keys are warnings, keys Berth cannot honour yet and invalid values
+/// are errors.
+public struct ConfigurationLoader {
+    public struct Loaded: Sendable {
+        public var configuration: BerthConfiguration
+        public var warnings: [String]
+    }
+
+    /// Command-line flags that override file and environment.
+    public struct Flags: Sendable {
+        public var addr: String?
+        public var root: String?
+        public init(addr: String? = nil, root: String? = nil) {
+            self.addr = addr
+            self.root = root
+        }
+    }
+
+    public static func load(file: String?, environment: [String: String], flags: Flags = .init()) throws -> Loaded {
+        var text = ""
+        if let file {
+            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                throw ConfigurationError(problems: ["cannot read configuration file \(file): \(error.localizedDescription)"])
+            }
+        }
+        return try load(yaml: text, source: file ?? "(defaults)", environment: environment, flags: flags)
+    }
+
+    public static func load(yaml: String, source: String = "config", environment: [String: String],
+                            flags: Flags = .init()) throws -> Loaded {
+        var loader = ConfigurationLoader()
+        var tree: [String: Any] = [:]
+        if !yaml.trimmingCharacters(in: " \n\t\r").isEmpty {
+            let parsed: Any?
+            do { parsed = try Yams.load(yaml: yaml) } catch {
+                throw ConfigurationError(problems: ["\(source) is not valid YAML: \(error)"])
+            }
+            guard let dict = parsed as? [String: Any] else {
+                throw ConfigurationError(problems: ["\(source) must be a YAML mapping of sections (version, log, http, storage, ...)"])
+            }
+            tree = dict
+        }
+        for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("REGISTRY_") {
+            let path = name.dropFirst("REGISTRY_".count).lowercased().split(separator: "_").map(String.init)
+            guard !path.isEmpty else { continue }
+            let parsed = (try? Yams.load(yaml: value)) ?? value
+            Self.set(&tree, path, parsed ?? value)
+        }
+        if let addr = flags.addr { Self.set(&tree, ["http", "addr"], addr) }
+        if let root = flags.root { Self.set(&tree, ["storage", "filesystem", "rootdirectory"], root) }
+
+        loader.check(tree, path: [])
+        let configuration = loader.build(tree)
+        if !loader.problems.isEmpty { throw ConfigurationError(problems: loader.problems) }
+        return Loaded(configuration: configuration, warnings: loader.warnings)
+    }
+
+    // MARK: - Key table
+
+    enum Kind {
+        case section
+        case value
+        /// A mapping whose keys are free (headers, log fields).
+        case map
+        case unsupported(String)
+        case ignored(String)
+    }
+
+    static let keys: [String: Kind] = [
+        "version": .value,
+        "log": .section, "log.level": .value, "log.formatter": .value, "log.fields": .map,
+        "log.accesslog": .section, "log.accesslog.disabled": .value,
+        "log.hooks": .unsupported("log hooks (e-mail alerts) are not supported"),
+        "loglevel": .ignored("the top-level loglevel is deprecated; use log.level"),
+        "http": .section, "http.addr": .value, "http.net": .value, "http.secret": .value, "http.headers": .map,
+        "http.host": .ignored("Berth returns relative Location URLs, so http.host is not needed"),
+        "http.relativeurls": .ignored("Berth always returns relative Location URLs"),
+        "http.prefix": .value, "http.draintimeout": .value,
+        "http.http2": .ignored("HTTP/2 settings apply with TLS, which this version does not serve yet"),
+        "http.tls": .unsupported("TLS (http.tls) is not supported by this version of Berth yet; terminate TLS in a proxy in front of it"),
+        "http.debug": .unsupported("the debug server (http.debug, metrics) is not supported by this version of Berth yet"),
+        "storage": .section,
+        "storage.filesystem": .section, "storage.filesystem.rootdirectory": .value,
+        "storage.filesystem.maxthreads": .ignored("Berth sizes its I/O thread pool itself"),
+        "storage.delete": .section, "storage.delete.enabled": .value,
+        "storage.maintenance": .section,
+        "storage.maintenance.uploadpurging": .section,
+        "storage.maintenance.uploadpurging.enabled": .value, "storage.maintenance.uploadpurging.age": .value,
+        "storage.maintenance.uploadpurging.interval": .value, "storage.maintenance.uploadpurging.dryrun": .value,
+        "storage.maintenance.readonly": .section, "storage.maintenance.readonly.enabled": .value,
+        "storage.cache": .ignored("Berth keeps its own bounded in-memory caches; storage.cache has no effect"),
+        "storage.redirect": .ignored("redirects apply to object storage only; the filesystem driver serves content itself"),
+        "storage.tag": .ignored("storage.tag settings have no effect in Berth"),
+        "storage.s3": .unsupported("the s3 storage driver is not supported by this version of Berth yet; use storage.filesystem"),
+        "storage.azure": .unsupported("the azure storage driver is not supported; use storage.filesystem"),
+        "storage.gcs": .unsupported("the gcs storage driver is not supported; use storage.filesystem"),
+        "storage.swift": .unsupported("the swift storage driver is not supported; use storage.filesystem"),
+        "storage.oss": .unsupported("the oss storage driver is not supported; use storage.filesystem"),
+        "storage.inmemory": .unsupported("the inmemory storage driver is not supported; use storage.filesystem"),
+        "auth": .unsupported("authentication (auth) is not supported by this version of Berth yet; refusing to start without the access control the configuration asks for"),
+        "notifications": .unsupported("notifications (webhooks) are not supported by this version of Berth yet"),
+        "proxy": .unsupported("pull-through caching (proxy) is not supported by this version of Berth yet"),
+        "redis": .unsupported("redis is not supported by this version of Berth"),
+        "middleware": .unsupported("middleware (e.g. CloudFront redirects) is not supported by Berth"),
+        "health": .ignored("health checks (health.*) are not configurable in this version; the settings have no effect"),
+        "validation": .ignored("validation settings have no effect: Berth always validates manifests"),
+        "compatibility": .ignored("compatibility settings have no effect: Berth does not serve schema1 manifests"),
+        "reporting": .ignored("reporting (bugsnag, newrelic) is not supported; the settings have no effect"),
+        "catalog": .ignored("catalog settings have no effect in this version"),
+    ]
+
+    var problems: [String] = []
+    var warnings: [String] = []
+
+    mutating func check(_ node: [String: Any], path: [String]) {
+        for key in node.keys.sorted() {
+            let full = (path + [key.lowercased()]).joined(separator: ".")
+            let value = node[key]!
+            switch Self.keys[full] {
+            case nil:
+                warnings.append("unknown configuration key \(full) is ignored")
+            case .section?:
+                if let dict = value as? [String: Any] { check(dict, path: path + [key.lowercased()]) }
+                else if full == "storage", let driver = value as? String {
+                    if driver != "filesystem" { problems.append("storage driver \(driver) is not supported; use storage.filesystem") }
+                } else if !(value is NSNull) {
+                    problems.append("\(full) must be a mapping of settings")
+                }
+            case .value?, .map?:
+                break
+            case .unsupported(let why)?:
+                if full == "storage.maintenance.readonly" { break }
+                problems.append("\(full): \(why)")
+            case .ignored(let why)?:
+                warnings.append("\(full): \(why)")
+            }
+        }
+    }
+
+    // MARK: - Typed values
+
+    mutating func build(_ tree: [String: Any]) -> BerthConfiguration {
+        var c = BerthConfiguration()
+        if let v = string(tree, "version") {
+            if v != "0.1" { problems.append("version must be 0.1 (the reference registry's configuration format), not \(v)") }
+            c.version = v
+        }
+        if let v = string(tree, "log.level") {
+            if let level = Logger.Level(configName: v) { c.logLevel = level }
+            else { problems.append("log.level \(v) is not one of error, warn, info, debug") }
+        }
+        if let v = string(tree, "log.formatter"), v != "text" {
+            problems.append("log.formatter \(v) is not supported yet; use text")
+        }
+        if let fields = lookup(tree, "log.fields") {
+            if let dict = fields as? [String: Any] {
+                for (k, v) in dict { c.logFields[k] = Self.scalarString(v) ?? "\(v)" }
+            } else { problems.append("log.fields must be a mapping of names to values") }
+        }
+        if let v = string(tree, "http.net"), v != "tcp" {
+            problems.append("http.net \(v) is not supported; Berth listens on tcp")
+        }
+        if let v = string(tree, "http.addr") {
+            if let address = ListenAddress(parsing: v) { c.httpAddress = address }
+            else { problems.append("http.addr \(v) is not a listen address like :5000, 127.0.0.1:5000 or [::1]:5000") }
+        }
+        if let v = string(tree, "http.prefix"), !v.isEmpty, v != "/" {
+            problems.append("http.prefix \(v) is not supported yet; serve Berth at the root path")
+        }
+        if let v = string(tree, "http.draintimeout"), GoDuration.parse(v) == nil {
+            problems.append("http.draintimeout \(v) is not a duration like 60s")
+        }
+        if let v = string(tree, "http.secret"), !v.isEmpty { c.httpSecret = v }
+        if let headers = lookup(tree, "http.headers") {
+            if let dict = headers as? [String: Any] {
+                for name in dict.keys.sorted() {
+                    let values: [String]
+                    if let list = dict[name] as? [Any] { values = list.compactMap(Self.scalarString) }
+                    else if let single = Self.scalarString(dict[name]!) { values = [single] }
+                    else { problems.append("http.headers.\(name) must be a value or a list of values"); continue }
+                    guard Self.isToken(name) else { problems.append("http.headers: \(name) is not a valid header name"); continue }
+                    for v in values { c.httpHeaders.append(.init(name: name, value: v)) }
+                }
+            } else { problems.append("http.headers must map header names to lists of values") }
+        }
+        if let storage = lookup(tree, "storage") as? [String: Any], storage["filesystem"] != nil {
+            c.rootDirectory = "/var/lib/registry"  // the reference registry's default for this driver
+        }
+        if let v = string(tree, "storage.filesystem.rootdirectory") {
+            if v.isEmpty { problems.append("storage.filesystem.rootdirectory must not be empty") } else { c.rootDirectory = v }
+        }
+        if let v = bool(tree, "storage.delete.enabled") { c.deleteEnabled = v }
+        if let v = bool(tree, "storage.maintenance.readonly.enabled"), v {
+            problems.append("storage.maintenance.readonly is not supported by this version of Berth yet")
+        }
+        if let v = bool(tree, "storage.maintenance.uploadpurging.enabled") { c.uploadPurging.enabled = v }
+        if let v = bool(tree, "storage.maintenance.uploadpurging.dryrun") { c.uploadPurging.dryRun = v }
+        if let v = duration(tree, "storage.maintenance.uploadpurging.age") { c.uploadPurging.age = v }
+        if let v = duration(tree, "storage.maintenance.uploadpurging.interval") {
+            if v < .seconds(1) { problems.append("storage.maintenance.uploadpurging.interval must be at least 1s") }
+            else { c.uploadPurging.interval = v }
+        }
+        return c
+    }
+
+    func lookup(_ tree: [String: Any], _ key: String) -> Any? {
+        var node: Any = tree
+        for part in key.split(separator: ".") {
+            guard let dict = node as? [String: Any],
+                  let next = dict.first(where: { $0.key.lowercased() == part })?.value else { return nil }
+            node = next
+        }
+        return node is NSNull ? nil : node
+    }
+
+    mutating func string(_ tree: [String: Any], _ key: String) -> String? {
+        guard let v = lookup(tree, key) else { return nil }
+        guard let s = Self.scalarString(v) else {
+            problems.append("\(key) must be a single value")
+            return nil
+        }
+        return s
+    }
+
+    mutating func bool(_ tree: [String: Any], _ key: String) -> Bool? {
+        guard let v = lookup(tree, key) else { return nil }
+        if let b = v as? Bool { return b }
+        switch Self.scalarString(v)?.lowercased() {
+        case "true"?, "yes"?, "on"?, "1"?: return true
+        case "false"?, "no"?, "off"?, "0"?: return false
+        default:
+            problems.append("\(key) must be true or false, not \(Self.scalarString(v) ?? "a structure")")
+            return nil
+        }
+    }
+
+    mutating func duration(_ tree: [String: Any], _ key: String) -> Duration? {
+        guard let s = string(tree, key) else { return nil }
+        guard let d = GoDuration.parse(s) else {
+            problems.append("\(key) \(s) is not a duration like 168h, 30m or 10s")
+            return nil
+        }
+        return d
+    }
+
+    static func scalarString(_ v: Any) -> String? {
+        switch v {
+        case let s as String: s
+        case let b as Bool: b ? "true" : "false"
+        case let i as Int: String(i)
+        case let d as Double: String(d)
+        default: nil
+        }
+    }
+
+    static func isToken(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || "!#$%&'*+-.^_`|~".utf8.contains(c)
+        }
+    }
+
+    static func set(_ tree: inout [String: Any], _ path: [String], _ value: Any) {
+        guard let first = path.first else { return }
+        let existingKey = tree.keys.first { $0.lowercased() == first } ?? first
+        if path.count == 1 {
+            tree[existingKey] = value
+            return
+        }
+        var child = tree[existingKey] as? [String: Any] ?? [:]
+        set(&child, Array(path.dropFirst()), value)
+        tree[existingKey] = child
+    }
+}

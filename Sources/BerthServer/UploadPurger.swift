@@ -1,0 +1,38 @@
+import BerthStorage
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Deletes abandoned upload sessions on a schedule (`storage.maintenance.uploadpurging`),
+/// as the reference registry does. Runs as a service of the application.
+struct UploadPurger: Service {
+    let storage: RegistryStorage
+    let settings: BerthConfiguration.UploadPurging
+    let logger: Logger
+
+    func run() async throws {
+        guard settings.enabled else { return }
+        // Like the reference registry, wait a little after start so purging never competes with
+        // start-up, then run at every interval.
+        try? await Task.sleep(for: min(settings.interval, .seconds(60)))
+        while !Task.isCancelledOrShuttingDown {
+            await purgeOnce()
+            try? await Task.sleep(for: settings.interval)
+        }
+    }
+
+    func purgeOnce() async {
+        let age = Double(settings.age.components.seconds)
+        let cutoff = Date().addingTimeInterval(-age)
+        do {
+            let count = try await storage.purgeUploads(startedBefore: cutoff, dryRun: settings.dryRun, logger: logger)
+            logger.info("upload purge finished", metadata: ["purged": "\(count)", "dryRun": "\(settings.dryRun)"])
+        } catch {
+            logger.error("upload purge failed; it will be retried at the next interval", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension Task where Success == Never, Failure == Never {
+    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+}

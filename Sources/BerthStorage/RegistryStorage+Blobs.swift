@@ -1,0 +1,37 @@
+import BerthCore
+import NIOCore
+
+extension RegistryStorage {
+    /// The size of a blob the repository may serve: linked as a layer, or stored as one of its manifests.
+    /// Throws `BLOB_UNKNOWN` otherwise.
+    public func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64 {
+        guard try await isBlobLinked(digest, in: repository) else {
+            throw RegistryError(.blobUnknown, "blob \(digest) is not known to repository \(repository)",
+                                detail: ["digest": digest.description])
+        }
+        guard let info = try await driver.statIfExists(StoragePath.blobData(digest).path) else {
+            throw RegistryError(.blobUnknown, "blob \(digest) is linked in \(repository) but its content is missing",
+                                detail: ["digest": digest.description])
+        }
+        return info.size
+    }
+
+    func isBlobLinked(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
+        if try await driver.exists(StoragePath.layerLink(repository, digest).path) { return true }
+        return try await driver.exists(StoragePath.manifestRevisionLink(repository, digest).path)
+    }
+
+    /// Streams a blob's content (or `range` of it).
+    public func readBlob(_ digest: Digest, range: Range<Int64>?, _ body: (ByteBuffer) async throws -> Void) async throws {
+        try await driver.read(StoragePath.blobData(digest).path, range: range, body)
+    }
+
+    /// Links a blob of `source` into `target` (cross-repository mount). Returns its size, or nil
+    /// when `source` does not hold the blob (the caller then starts an ordinary upload).
+    public func mountBlob(_ digest: Digest, from source: RepositoryName, into target: RepositoryName) async throws -> Int64? {
+        guard try await isBlobLinked(digest, in: source),
+              let info = try await driver.statIfExists(StoragePath.blobData(digest).path) else { return nil }
+        try await writeLink(.layerLink(target, digest), to: digest)
+        return info.size
+    }
+}

@@ -1,0 +1,66 @@
+import BerthCore
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// The registry's content on top of one storage driver: blobs, uploads, manifests and tags.
+/// Stateless apart from caches, so several processes may share one storage.
+public struct RegistryStorage: Sendable {
+    public let driver: any StorageDriver
+    let uploads: UploadCoordinator
+    let mediaTypes: MediaTypeCache
+
+    /// The largest manifest accepted and read back.
+    public static let maxManifestBytes = 4 << 20
+
+    public init(driver: any StorageDriver) {
+        self.driver = driver
+        self.uploads = UploadCoordinator()
+        self.mediaTypes = MediaTypeCache()
+    }
+
+    /// Reads a link file (`sha256:…`) and parses the digest in it.
+    func readLink(_ path: StoragePath) async throws -> Digest {
+        let text = try await driver.getString(path.path, maxBytes: 1024)
+        do {
+            return try Digest(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch {
+            throw StorageDriverError.io(operation: "parse link", path: path.path, reason: "link holds no valid digest: \(error.message)")
+        }
+    }
+
+    func writeLink(_ path: StoragePath, to digest: Digest) async throws {
+        try await driver.putContent(path.path, string: digest.description)
+    }
+
+    /// The key that signs upload state, generated and stored on first use when none is configured,
+    /// so sessions survive restarts and are shared by processes over the same storage.
+    public func loadOrCreateHTTPSecret() async throws -> String {
+        if let existing = try? await driver.getString(StoragePath.httpSecret.path), !existing.isEmpty {
+            return existing
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        let secret = bytes.map { String(format: "%02x", $0) }.joined()
+        try await driver.putContent(StoragePath.httpSecret.path, string: secret)
+        // Another process may have raced us; whichever file won is the secret for everyone.
+        return try await driver.getString(StoragePath.httpSecret.path)
+    }
+}
+
+/// Remembers the Content-Type of manifests whose type cannot be derived from their bytes alone.
+final class MediaTypeCache: Sendable {
+    private let entries = Mutex<[Digest: String]>([:])
+    static let limit = 50_000
+
+    func get(_ d: Digest) -> String? { entries.withLock { $0[d] } }
+
+    func set(_ d: Digest, _ type: String) {
+        entries.withLock {
+            if $0.count >= Self.limit { $0.removeAll(keepingCapacity: true) }
+            $0[d] = type
+        }
+    }
+}

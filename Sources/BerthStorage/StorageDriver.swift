@@ -1,0 +1,90 @@
+/// BerthStorage: the small streaming driver protocol every storage backend implements, the
+/// on-disk layout (shared with the reference registry), and the blob, upload, manifest and tag
+/// stores built on top of any driver.
+import Foundation
+import NIOCore
+
+/// What `stat` reports about a stored object or directory.
+public struct FileInfo: Sendable, Equatable {
+    public var size: Int64
+    public var isDirectory: Bool
+    public var modified: Date
+
+    public init(size: Int64, isDirectory: Bool, modified: Date) {
+        self.size = size
+        self.isDirectory = isDirectory
+        self.modified = modified
+    }
+}
+
+/// Failures of a storage driver. The API maps these to OCI errors in one place.
+public enum StorageDriverError: Error, Sendable, CustomStringConvertible {
+    /// Nothing is stored at the path.
+    case notFound(path: String)
+    /// A path outside the driver's grammar (never produced by `StoragePath`).
+    case invalidPath(path: String)
+    /// An object is larger than the caller allowed.
+    case tooLarge(path: String, limit: Int)
+    /// An I/O failure, with the operation, the path and the system's explanation.
+    case io(operation: String, path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let p): "not found: \(p)"
+        case .invalidPath(let p): "invalid storage path: \(p)"
+        case .tooLarge(let p, let limit): "object larger than \(limit) bytes: \(p)"
+        case .io(let op, let p, let reason): "\(op) \(p): \(reason)"
+        }
+    }
+}
+
+/// A storage backend. Paths are absolute within the driver (`/docker/registry/v2/...`), made only
+/// by `StoragePath`. Content is streamed; only small objects (links, manifests) are read whole.
+public protocol StorageDriver: Sendable {
+    /// A short name for logs ("filesystem", "s3").
+    var name: String { get }
+
+    /// Reads a whole small object; throws `.tooLarge` past `maxBytes`.
+    func getContent(_ path: String, maxBytes: Int) async throws -> ByteBuffer
+    /// Stores a small object atomically: readers see the old content or the new, never a part.
+    func putContent(_ path: String, _ content: ByteBuffer) async throws
+    func stat(_ path: String) async throws -> FileInfo
+    /// Names of the direct children of a directory.
+    func list(_ path: String) async throws -> [String]
+    /// Streams `range` (or everything) of an object to `body`, in chunks of bounded size.
+    func read(_ path: String, range: Range<Int64>?, _ body: (ByteBuffer) async throws -> Void) async throws
+    /// Opens an object for writing; `append` continues after its current end.
+    func writer(_ path: String, append: Bool) async throws -> any StorageWriter
+    /// Makes `source` durable and moves it to `destination` atomically, replacing what is there.
+    func move(from source: String, to destination: String) async throws
+    /// Deletes an object or a whole directory tree; deleting nothing is not an error.
+    func delete(_ path: String) async throws
+}
+
+/// An open object being written. Used by one task at a time.
+public protocol StorageWriter: Sendable {
+    /// Bytes in the object, including what was there before an append.
+    var size: Int64 { get async }
+    func write(_ buffer: ByteBuffer) async throws
+    /// Discards everything after `size` bytes (to undo a failed chunk).
+    func truncate(to size: Int64) async throws
+    func close() async throws
+}
+
+extension StorageDriver {
+    /// `stat`, with "not found" as nil.
+    public func statIfExists(_ path: String) async throws -> FileInfo? {
+        do { return try await stat(path) } catch StorageDriverError.notFound { return nil }
+    }
+
+    public func exists(_ path: String) async throws -> Bool { try await statIfExists(path) != nil }
+
+    public func putContent(_ path: String, string: String) async throws {
+        try await putContent(path, ByteBuffer(string: string))
+    }
+
+    public func getString(_ path: String, maxBytes: Int = 4096) async throws -> String {
+        let buffer = try await getContent(path, maxBytes: maxBytes)
+        return String(buffer: buffer)
+    }
+}

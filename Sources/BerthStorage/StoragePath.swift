@@ -1,0 +1,79 @@
+import BerthCore
+
+/// Every place Berth stores something, and the one function that turns it into a driver path.
+///
+/// The layout is the reference registry's, so a `registry:2` data directory is served as is:
+///
+///     /docker/registry/v2/
+///       blobs/<alg>/<first 2 hex>/<hex>/data            blob and manifest content
+///       repositories/<name>/
+///         _layers/<alg>/<hex>/link                       blob linked into the repository
+///         _manifests/revisions/<alg>/<hex>/link          manifest stored in the repository
+///         _manifests/tags/<tag>/current/link             digest the tag points at
+///         _manifests/tags/<tag>/index/<alg>/<hex>/link   every digest the tag has pointed at
+///         _uploads/<id>/data                             upload in progress
+///         _uploads/<id>/startedat                        its start time (RFC 3339)
+///     /berth/                                            Berth's own files; the reference ignores them
+///       http-secret                                      generated upload-state key, if none configured
+///       mediatypes/<alg>/<hex>                           Content-Type of a manifest, when not derivable
+///       tmp/                                             temporary files before their atomic rename
+public enum StoragePath: Sendable, Hashable {
+    case blobData(Digest)
+    case layerLink(RepositoryName, Digest)
+    case manifestRevisionLink(RepositoryName, Digest)
+    case manifestRevisions(RepositoryName)
+    case tags(RepositoryName)
+    case tag(RepositoryName, Tag)
+    case tagCurrentLink(RepositoryName, Tag)
+    case tagIndexLink(RepositoryName, Tag, Digest)
+    case repository(RepositoryName)
+    case repositories
+    case uploads(RepositoryName)
+    case upload(RepositoryName, id: String)
+    case uploadData(RepositoryName, id: String)
+    case uploadStartedAt(RepositoryName, id: String)
+    case httpSecret
+    case manifestMediaType(Digest)
+    case temporaryDirectory
+
+    static let v2 = "/docker/registry/v2"
+
+    public var path: String {
+        switch self {
+        case .blobData(let d):
+            "\(Self.v2)/blobs/\(d.algorithm.rawValue)/\(d.hex.prefix(2))/\(d.hex)/data"
+        case .layerLink(let n, let d):
+            "\(Self.v2)/repositories/\(n.value)/_layers/\(d.algorithm.rawValue)/\(d.hex)/link"
+        case .manifestRevisionLink(let n, let d):
+            "\(Self.v2)/repositories/\(n.value)/_manifests/revisions/\(d.algorithm.rawValue)/\(d.hex)/link"
+        case .manifestRevisions(let n):
+            "\(Self.v2)/repositories/\(n.value)/_manifests/revisions"
+        case .tags(let n):
+            "\(Self.v2)/repositories/\(n.value)/_manifests/tags"
+        case .tag(let n, let t):
+            "\(Self.v2)/repositories/\(n.value)/_manifests/tags/\(t.value)"
+        case .tagCurrentLink(let n, let t):
+            "\(Self.v2)/repositories/\(n.value)/_manifests/tags/\(t.value)/current/link"
+        case .tagIndexLink(let n, let t, let d):
+            "\(Self.v2)/repositories/\(n.value)/_manifests/tags/\(t.value)/index/\(d.algorithm.rawValue)/\(d.hex)/link"
+        case .repository(let n):
+            "\(Self.v2)/repositories/\(n.value)"
+        case .repositories:
+            "\(Self.v2)/repositories"
+        case .uploads(let n):
+            "\(Self.v2)/repositories/\(n.value)/_uploads"
+        case .upload(let n, let id):
+            "\(Self.v2)/repositories/\(n.value)/_uploads/\(id)"
+        case .uploadData(let n, let id):
+            "\(Self.v2)/repositories/\(n.value)/_uploads/\(id)/data"
+        case .uploadStartedAt(let n, let id):
+            "\(Self.v2)/repositories/\(n.value)/_uploads/\(id)/startedat"
+        case .httpSecret:
+            "/berth/http-secret"
+        case .manifestMediaType(let d):
+            "/berth/mediatypes/\(d.algorithm.rawValue)/\(d.hex)"
+        case .temporaryDirectory:
+            "/berth/tmp"
+        }
+    }
+}

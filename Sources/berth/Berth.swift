@@ -1,0 +1,98 @@
+/// The `berth` command line: a thin layer over BerthServer.
+import ArgumentParser
+import BerthServer
+import Foundation
+import Logging
+
+@main
+struct Berth: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "berth",
+        abstract: "Berth, a container image registry (OCI Distribution / Docker Registry HTTP API v2).",
+        discussion: """
+            Run `berth serve` to start a registry on 0.0.0.0:5000 storing everything under ./data.
+            Configuration uses the reference registry's config.yml format; every key can also be set
+            from the environment (REGISTRY_HTTP_ADDR, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, ...).
+            """,
+        version: BerthVersion.string,
+        subcommands: [Serve.self, Config.self])
+}
+
+enum BerthVersion {
+    static let string = "0.1.0"
+}
+
+/// Exit status for configuration errors.
+let configurationErrorExit = ExitCode(2)
+
+func loadConfiguration(file: String?, flags: ConfigurationLoader.Flags) throws -> ConfigurationLoader.Loaded {
+    do {
+        return try ConfigurationLoader.load(file: file, environment: ProcessInfo.processInfo.environment, flags: flags)
+    } catch let error as ConfigurationError {
+        FileHandle.standardError.write(Data("berth: \(error)\n".utf8))
+        throw configurationErrorExit
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the registry.",
+        discussion: """
+            With no arguments, listens on 0.0.0.0:5000 and stores images under ./data (created if missing).
+            Settings come from CONFIG_FILE, then REGISTRY_* environment variables, then flags; later ones win.
+            A configuration Berth cannot honour exits with status 2 and says why.
+            """)
+
+    @Argument(help: "Configuration file in the reference registry's config.yml format.")
+    var configFile: String?
+
+    @Option(name: .long, help: "Listen address, HOST:PORT (overrides http.addr).")
+    var addr: String?
+
+    @Option(name: .long, help: "Storage directory (overrides storage.filesystem.rootdirectory).")
+    var root: String?
+
+    func run() async throws {
+        let loaded = try loadConfiguration(file: configFile, flags: .init(addr: addr, root: root))
+        let config = loaded.configuration
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = config.logLevel
+            return handler
+        }
+        var logger = Logger(label: "berth")
+        logger.logLevel = config.logLevel
+        for warning in loaded.warnings { logger.warning("configuration: \(warning)") }
+        do {
+            let app = try await buildApplication(config, logger: logger)
+            try await app.runService()
+        } catch let error as ConfigurationError {
+            logger.critical("\(error)")
+            throw configurationErrorExit
+        }
+    }
+}
+
+struct Config: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with configuration files.",
+        subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a configuration file and print the effective settings (secrets masked).",
+            discussion: "Environment overrides (REGISTRY_*) are applied, as `berth serve` would. Exit status 2 if invalid.")
+
+        @Argument(help: "Configuration file to check.")
+        var configFile: String
+
+        func run() async throws {
+            let loaded = try loadConfiguration(file: configFile, flags: .init())
+            for warning in loaded.warnings {
+                FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+            }
+            print("configuration \(configFile) is valid; effective settings:")
+            for line in loaded.configuration.describe() { print("  \(line)") }
+        }
+    }
+}
