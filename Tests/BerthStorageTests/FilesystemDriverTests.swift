@@ -1,0 +1,137 @@
+import BerthFilesystem
+import BerthStorage
+import Foundation
+import NIOCore
+import XCTest
+
+/// Creates a fresh temporary directory for one test and removes it afterwards.
+func makeTemporaryDirectory(_ testCase: XCTestCase) throws -> String {
+    let dir = NSTemporaryDirectory() + "berth-test-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    testCase.addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+    return dir
+}
+
+final class FilesystemDriverTests: XCTestCase {
+    func makeDriver() async throws -> (FilesystemDriver, String) {
+        let root = try makeTemporaryDirectory(self)
+        let driver = FilesystemDriver(root: root)
+        try await driver.prepare()
+        return (driver, root)
+    }
+
+    func testPutGetStatListDelete() async throws {
+        let (driver, root) = try await makeDriver()
+        try await driver.putContent("/a/b/c", string: "hello")
+        let v1 = try await driver.getString("/a/b/c")
+        XCTAssertEqual(v1, "hello")
+        let v2 = try await driver.stat("/a/b/c").size
+        XCTAssertEqual(v2, 5)
+        let v3 = try await driver.stat("/a/b").isDirectory
+        XCTAssertTrue(v3)
+        let v4 = try await driver.list("/a/b")
+        XCTAssertEqual(v4, ["c"])
+        try await driver.putContent("/a/b/c", string: "replaced")
+        let v5 = try await driver.getString("/a/b/c")
+        XCTAssertEqual(v5, "replaced")
+        // No temporary file is left next to the content or in the temporary directory.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/a/b"), ["c"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/berth/tmp"), [])
+        try await driver.delete("/a")
+        let v6 = try await driver.exists("/a/b/c")
+        XCTAssertFalse(v6)
+        try await driver.delete("/a")  // deleting nothing is fine
+    }
+
+    func testMissingObjectsAreNotFound() async throws {
+        let (driver, _) = try await makeDriver()
+        do {
+            _ = try await driver.getContent("/nope", maxBytes: 10)
+            XCTFail("expected notFound")
+        } catch StorageDriverError.notFound {}
+        do {
+            _ = try await driver.list("/nope")
+            XCTFail("expected notFound")
+        } catch StorageDriverError.notFound {}
+        let info = try await driver.statIfExists("/nope")
+        XCTAssertNil(info)
+    }
+
+    func testGetContentEnforcesLimit() async throws {
+        let (driver, _) = try await makeDriver()
+        try await driver.putContent("/big", string: String(repeating: "x", count: 100))
+        do {
+            _ = try await driver.getContent("/big", maxBytes: 99)
+            XCTFail("expected tooLarge")
+        } catch StorageDriverError.tooLarge {}
+    }
+
+    func testPathsCannotEscapeTheRoot() async throws {
+        let (driver, _) = try await makeDriver()
+        for bad in ["relative", "/a/../b", "/..", "/a//b", "/a/./b", "/a/", "/a\u{0}b"] {
+            do {
+                try await driver.putContent(bad, string: "x")
+                XCTFail("accepted \(bad)")
+            } catch StorageDriverError.invalidPath {}
+        }
+    }
+
+    func testStreamingReadWithRangeAndChunks() async throws {
+        let (driver, _) = try await makeDriver()
+        let size = 3 * (1 << 20) + 123
+        var bytes = [UInt8](repeating: 0, count: size)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 31) }
+        let writer = try await driver.writer("/blob", append: false)
+        try await writer.write(ByteBuffer(bytes: bytes))
+        try await writer.close()
+        var all: [UInt8] = []
+        var chunks = 0
+        try await driver.read("/blob", range: nil) { chunk in
+            chunks += 1
+            XCTAssertLessThanOrEqual(chunk.readableBytes, 1 << 20)
+            all += chunk.readableBytesView
+        }
+        XCTAssertEqual(all, bytes)
+        XCTAssertEqual(chunks, 4)
+        var part: [UInt8] = []
+        try await driver.read("/blob", range: 1_000_000..<2_100_000) { part += $0.readableBytesView }
+        XCTAssertEqual(part, Array(bytes[1_000_000..<2_100_000]))
+    }
+
+    func testWriterAppendsAndTruncates() async throws {
+        let (driver, _) = try await makeDriver()
+        let w1 = try await driver.writer("/up/data", append: true)
+        try await w1.write(ByteBuffer(string: "abc"))
+        try await w1.close()
+        let w2 = try await driver.writer("/up/data", append: true)
+        let before = await w2.size
+        XCTAssertEqual(before, 3)
+        try await w2.write(ByteBuffer(string: "defgh"))
+        try await w2.truncate(to: 5)
+        try await w2.close()
+        let v7 = try await driver.getString("/up/data")
+        XCTAssertEqual(v7, "abcde")
+    }
+
+    func testMoveReplacesAtomically() async throws {
+        let (driver, _) = try await makeDriver()
+        try await driver.putContent("/src/data", string: "new")
+        try await driver.putContent("/dst/x/data", string: "old")
+        try await driver.move(from: "/src/data", to: "/dst/x/data")
+        let v8 = try await driver.getString("/dst/x/data")
+        XCTAssertEqual(v8, "new")
+        let v9 = try await driver.exists("/src/data")
+        XCTAssertFalse(v9)
+        try await driver.putContent("/src/data", string: "again")
+        try await driver.move(from: "/src/data", to: "/fresh/dir/data")  // creates parents
+        let v10 = try await driver.getString("/fresh/dir/data")
+        XCTAssertEqual(v10, "again")
+    }
+
+    func testPrepareClearsLeftoverTemporaryFiles() async throws {
+        let (driver, root) = try await makeDriver()
+        FileManager.default.createFile(atPath: root + "/berth/tmp/leftover", contents: Data("x".utf8))
+        try await driver.prepare()
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/berth/tmp"), [])
+    }
+}
