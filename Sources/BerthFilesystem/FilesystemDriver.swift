@@ -27,13 +27,17 @@ public struct FilesystemDriver: StorageDriver {
         self.threadPool = threadPool
     }
 
-    /// Creates the root (and Berth's temporary directory), clearing temporary files a crash left behind.
-    public func prepare() async throws {
+    /// Creates the root (and Berth's temporary directory) and clears temporary files a crash left
+    /// behind. Only old ones go: another process sharing the storage may be writing the recent ones.
+    public func prepare(clearingTemporaryFilesOlderThan age: TimeInterval = 3600) async throws {
         let tmp = try full(StoragePath.temporaryDirectory.path)
         try await blocking {
             try Self.makeDirectories(tmp)
+            let cutoff = Date().addingTimeInterval(-age)
             for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] {
-                unlink(tmp + "/" + name)
+                let path = tmp + "/" + name
+                guard let st = fileStatus(path: path), Double(st.st_mtim.tv_sec) <= cutoff.timeIntervalSince1970 else { continue }
+                try? FileManager.default.removeItem(atPath: path)
             }
         }
     }

@@ -45,7 +45,7 @@ public func buildApplication(
     ])
     return Application(
         responder: api,
-        server: .http1(),
+        server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionTuningHandler()])),
         configuration: .init(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,

@@ -12,12 +12,15 @@ struct UploadPurger: Service {
 
     func run() async throws {
         guard settings.enabled else { return }
-        // Like the reference registry, wait a little after start so purging never competes with
-        // start-up, then run at every interval.
-        try? await Task.sleep(for: min(settings.interval, .seconds(60)))
-        while !Task.isCancelledOrShuttingDown {
-            await purgeOnce()
-            try? await Task.sleep(for: settings.interval)
+        // Sleeping must end at shutdown, or the process would wait for the next interval to exit.
+        try? await cancelWhenGracefulShutdown {
+            // Like the reference registry, wait a little after start so purging never competes
+            // with start-up, then run at every interval.
+            try await Task.sleep(for: min(settings.interval, .seconds(60)))
+            while !Task.isCancelled {
+                await purgeOnce()
+                try await Task.sleep(for: settings.interval)
+            }
         }
     }
 
@@ -31,8 +34,4 @@ struct UploadPurger: Service {
             logger.error("upload purge failed; it will be retried at the next interval", metadata: ["error": "\(error)"])
         }
     }
-}
-
-extension Task where Success == Never, Failure == Never {
-    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 }

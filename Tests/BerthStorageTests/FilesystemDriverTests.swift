@@ -131,7 +131,11 @@ final class FilesystemDriverTests: XCTestCase {
     func testPrepareClearsLeftoverTemporaryFiles() async throws {
         let (driver, root) = try await makeDriver()
         FileManager.default.createFile(atPath: root + "/berth/tmp/leftover", contents: Data("x".utf8))
+        let old = Date().addingTimeInterval(-7200)
+        FileManager.default.createFile(atPath: root + "/berth/tmp/recent", contents: Data("y".utf8))
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: root + "/berth/tmp/leftover")
         try await driver.prepare()
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/berth/tmp"), [])
+        // Recent files may belong to another process sharing the storage: they stay.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/berth/tmp"), ["recent"])
     }
 }
