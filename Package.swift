@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(
             name: "BerthAPITests",
             dependencies: [
-                "BerthAPI", "BerthServer", "BerthCore", "BerthStorage",
+                "BerthAPI", "BerthServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

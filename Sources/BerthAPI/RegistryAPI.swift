@@ -61,7 +61,8 @@ public struct RegistryAPI: HTTPResponder {
         let method = request.method
         switch (route, method) {
         case (.base, .get), (.base, .head):
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+            return Response(status: .ok, headers: [.contentType: "application/json", .contentLength: "2"],
+                            body: method == .head ? .init() : .init(byteBuffer: ByteBuffer(string: "{}")))
         case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
             return try await BlobRoutes(api: self).get(request, name: name, digest: digest, head: method == .head)
         case (.blob(let name, let digest), .delete):
@@ -84,8 +85,12 @@ public struct RegistryAPI: HTTPResponder {
             return try await ManifestRoutes(api: self).delete(name: name, reference: reference)
         case (.tags(let name), .get), (.tags(let name), .head):
             return try await TagRoutes(api: self).list(request, name: name, head: method == .head)
-        case (.catalog, _), (.referrers, _):
-            throw RegistryError(.unsupported, "\(request.uri.path.prefix(100)) is not implemented by this version of Berth")
+        case (.referrers, .get), (.referrers, .head):
+            // The spec's signal for "no referrers API": 404, on which clients fall back to the
+            // referrers tag schema.
+            throw RegistryError(.notFound, "the referrers API is not supported by this version of Berth; use the referrers tag schema")
+        case (.catalog, .get), (.catalog, .head):
+            throw RegistryError(.unsupported, "the catalog is not implemented by this version of Berth")
         default:
             var error = RegistryError(.unsupported, "method \(method) is not allowed on \(request.uri.path.prefix(200)); allowed: \(route.allowedMethods.joined(separator: ", "))")
             error.headers["Allow"] = route.allowedMethods.joined(separator: ", ")

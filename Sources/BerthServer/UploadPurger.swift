@@ -30,6 +30,8 @@ struct UploadPurger: Service {
         do {
             let count = try await storage.purgeUploads(startedBefore: cutoff, dryRun: settings.dryRun, logger: logger)
             logger.info("upload purge finished", metadata: ["purged": "\(count)", "dryRun": "\(settings.dryRun)"])
+        } catch is CancellationError {
+            logger.debug("upload purge interrupted by shutdown")
         } catch {
             logger.error("upload purge failed; it will be retried at the next interval", metadata: ["error": "\(error)"])
         }

@@ -121,7 +121,9 @@ extension RegistryStorage {
             let names = try await driver.list(StoragePath.tags(repository).path)
             return names.filter { Tag.isValid($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         } catch StorageDriverError.notFound {
-            guard try await driver.exists(StoragePath.repository(repository).path) else {
+            // A repository exists once it holds a manifest; a namespace prefix or a directory
+            // left by an upload alone is not one.
+            guard try await driver.exists(StoragePath.manifestRevisions(repository).path) else {
                 throw RegistryError(.nameUnknown, "repository \(repository) is not known to the registry",
                                     detail: ["name": repository.value])
             }
