@@ -30,7 +30,7 @@ struct UploadRoutes {
     }
 
     func patch(_ request: Request, name: String, id: String) async throws -> Response {
-        let repository = try session(request, name: name, id: id)
+        let repository = try await session(request, name: name, id: id)
         let (start, length) = try chunkBounds(request)
         do {
             let offset = try await api.storage.appendToUpload(id, in: repository, start: start, length: length, body: request.body)
@@ -44,7 +44,7 @@ struct UploadRoutes {
     }
 
     func put(_ request: Request, name: String, id: String) async throws -> Response {
-        let repository = try session(request, name: name, id: id)
+        let repository = try await session(request, name: name, id: id)
         guard let digestString = request.query("digest") else {
             throw RegistryError(.digestInvalid, "completing an upload needs ?digest=<algorithm>:<hex> in the URL")
         }
@@ -56,7 +56,7 @@ struct UploadRoutes {
     }
 
     func status(_ request: Request, name: String, id: String) async throws -> Response {
-        let repository = try session(request, name: name, id: id)
+        let repository = try await session(request, name: name, id: id)
         let offset = try await api.storage.uploadOffset(id, in: repository)
         var headers = sessionHeaders(repository, id: id, offset: offset)
         headers[.contentLength] = "0"
@@ -64,18 +64,23 @@ struct UploadRoutes {
     }
 
     func cancel(_ request: Request, name: String, id: String) async throws -> Response {
-        let repository = try session(request, name: name, id: id)
+        let repository = try await session(request, name: name, id: id)
         try await api.storage.cancelUpload(id, in: repository)
         return Response(status: .noContent, headers: [.contentLength: "0"])
     }
 
-    /// Validates the repository, the upload id and, when present, the signed `_state`.
-    private func session(_ request: Request, name: String, id: String) throws -> RepositoryName {
+    /// Validates the repository, the upload id and the signed `_state` (required, as the reference registry does).
+    private func session(_ request: Request, name: String, id: String) async throws -> RepositoryName {
         let repository = try api.repository(name)
         guard RegistryStorage.isValidUploadID(id) else {
             throw RegistryError(.blobUploadUnknown, "\(id.prefix(64)) is not an upload id", detail: ["uuid": String(id.prefix(64))])
         }
-        if let state = request.query("_state"), !api.signer.verify(state, name: repository.value, id: id) {
+        guard let state = request.query("_state") else {
+            _ = try await api.storage.uploadOffset(id, in: repository)  // an unknown session says so first
+            throw RegistryError(.blobUploadInvalid, "the upload URL lacks its _state parameter; use the Location the registry returned",
+                                detail: ["uuid": id])
+        }
+        guard api.signer.verify(state, name: repository.value, id: id) else {
             throw RegistryError(.blobUploadInvalid,
                                 "the upload URL's _state was not issued for upload \(id) in \(repository) by a registry with this http.secret; use the Location returned by the registry",
                                 detail: ["uuid": id])

@@ -95,9 +95,19 @@ public struct FilesystemDriver: StorageDriver {
     }
 
     public func putContent(_ path: String, _ content: ByteBuffer) async throws {
+        _ = try await writeViaTemporaryFile(path, content, replacing: true)
+    }
+
+    public func putContentIfAbsent(_ path: String, _ content: ByteBuffer) async throws -> Bool {
+        try await writeViaTemporaryFile(path, content, replacing: false)
+    }
+
+    /// Writes a temporary file, fsyncs it, then renames it into place (`replacing`) or links it
+    /// there, which fails if the path exists. Returns false in that case.
+    private func writeViaTemporaryFile(_ path: String, _ content: ByteBuffer, replacing: Bool) async throws -> Bool {
         let file = try full(path)
         let tmpDir = try full(StoragePath.temporaryDirectory.path)
-        try await blocking {
+        return try await blocking {
             let tmp = tmpDir + "/" + UUID().uuidString
             var fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd < 0, errno == ENOENT {
@@ -110,7 +120,18 @@ public struct FilesystemDriver: StorageDriver {
                 guard fsync(fd) == 0 else { throw Self.ioError("fsync", path) }
                 close(fd)
                 fd = -1
-                try Self.renameCreatingParent(tmp, file, path: path)
+                if replacing {
+                    try Self.renameCreatingParent(tmp, file, path: path)
+                    return true
+                }
+                defer { unlink(tmp) }
+                if link(tmp, file) == 0 { return true }
+                if errno == ENOENT {
+                    try Self.makeDirectories(Self.parent(of: file))
+                    if link(tmp, file) == 0 { return true }
+                }
+                if errno == EEXIST { return false }
+                throw Self.ioError("link", path)
             } catch {
                 if fd >= 0 { close(fd) }
                 unlink(tmp)

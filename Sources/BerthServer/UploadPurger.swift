@@ -11,7 +11,11 @@ struct UploadPurger: Service {
     let logger: Logger
 
     func run() async throws {
-        guard settings.enabled else { return }
+        guard settings.enabled else {
+            // A service that returns stops the whole application: wait for shutdown instead.
+            try? await gracefulShutdown()
+            return
+        }
         // Sleeping must end at shutdown, or the process would wait for the next interval to exit.
         try? await cancelWhenGracefulShutdown {
             // Like the reference registry, wait a little after start so purging never competes

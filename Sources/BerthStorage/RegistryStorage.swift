@@ -44,8 +44,9 @@ public struct RegistryStorage: Sendable {
         var rng = SystemRandomNumberGenerator()
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
         let secret = bytes.map { String(format: "%02x", $0) }.joined()
-        try await driver.putContent(StoragePath.httpSecret.path, string: secret)
-        // Another process may have raced us; whichever file won is the secret for everyone.
+        // Processes starting together on fresh storage race here: only the first write lands,
+        // and everyone reads back that one.
+        _ = try await driver.putContentIfAbsent(StoragePath.httpSecret.path, ByteBuffer(string: secret))
         return try await driver.getString(StoragePath.httpSecret.path)
     }
 }

@@ -48,6 +48,9 @@ public protocol StorageDriver: Sendable {
     func getContent(_ path: String, maxBytes: Int) async throws -> ByteBuffer
     /// Stores a small object atomically: readers see the old content or the new, never a part.
     func putContent(_ path: String, _ content: ByteBuffer) async throws
+    /// Stores a small object only if nothing is stored at the path yet, atomically with respect
+    /// to other processes. Returns false (storing nothing) when the path already exists.
+    func putContentIfAbsent(_ path: String, _ content: ByteBuffer) async throws -> Bool
     func stat(_ path: String) async throws -> FileInfo
     /// Names of the direct children of a directory.
     func list(_ path: String) async throws -> [String]

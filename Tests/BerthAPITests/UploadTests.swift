@@ -379,3 +379,19 @@ final class UploadTests: XCTestCase {
         }
     }
 }
+
+final class UploadStateRequiredTests: XCTestCase {
+    /// Like the reference registry, an existing session is continued only through the signed
+    /// Location; a bare upload URL is refused and leaves the session as it was.
+    func testExistingSessionWithoutStateIsRefused() async throws {
+        try await Registry.run { client in
+            let location = try await client.startUpload("owner")
+            let bare = location.components(separatedBy: "?")[0]
+            assertError(try await client.send(.patch, bare, body: content(4)), .badRequest, "BLOB_UPLOAD_INVALID")
+            assertError(try await client.send(.put, "\(bare)?digest=\(sha256(content(0)))"), .badRequest, "BLOB_UPLOAD_INVALID")
+            let status = try await client.send(.get, location)
+            XCTAssertEqual(status.status, .noContent)
+            XCTAssertEqual(status.headers[.range], "0-0")
+        }
+    }
+}

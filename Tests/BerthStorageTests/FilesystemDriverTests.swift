@@ -139,3 +139,18 @@ final class FilesystemDriverTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/berth/tmp"), ["recent"])
     }
 }
+
+final class FilesystemDriverCreateOnceTests: XCTestCase {
+    func testPutContentIfAbsentWritesOnlyOnce() async throws {
+        let root = try makeTemporaryDirectory(self)
+        let driver = FilesystemDriver(root: root)
+        try await driver.prepare()
+        let first = try await driver.putContentIfAbsent("/x/secret", ByteBuffer(string: "one"))
+        let second = try await driver.putContentIfAbsent("/x/secret", ByteBuffer(string: "two"))
+        XCTAssertTrue(first)
+        XCTAssertFalse(second)
+        let stored = try await driver.getString("/x/secret")
+        XCTAssertEqual(stored, "one")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/berth/tmp"), [])
+    }
+}
