@@ -132,6 +132,35 @@ final class CommandLineTests: IntegrationTestCase {
         await server.stop()
     }
 
+    /// A 256 MiB blob pushed and pulled with curl never makes the server's memory grow with the
+    /// blob: the peak resident set stays far below the blob's size.
+    func testLargeBlobStreamsInBoundedMemory() async throws {
+        let root = try temporaryDirectory("cli-memory")
+        let work = try temporaryDirectory("cli-memory-work")
+        let port = try freeLoopbackPort()
+        let base = URL(string: "http://127.0.0.1:\(port)")!
+        let server = try BackgroundProcess(Self.berth, ["serve", "--addr", "127.0.0.1:\(port)", "--root", root.path],
+                                           logURL: work.appendingPathComponent("server.log"))
+        try await HTTP.waitUntilReady(base, what: "berth", while: { server.isRunning })
+        let blob = work.appendingPathComponent("blob").path
+        try await ProcessRunner.run("/bin/sh", ["-c", "head -c \(256 << 20) /dev/urandom > '\(blob)'"])
+        let sum = try await ProcessRunner.run("/usr/bin/sha256sum", [blob])
+        let digest = "sha256:" + (sum.stdout.split(separator: " ").first.map(String.init) ?? "")
+        let push = try await ProcessRunner.run("/usr/bin/curl", [
+            "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-T", blob,
+            base.absoluteString + "/v2/big/blob/blobs/uploads?digest=\(digest)"])
+        XCTAssertEqual(push.stdout, "201")
+        let pulled = work.appendingPathComponent("pulled").path
+        try await ProcessRunner.run("/usr/bin/curl", ["-sS", "-o", pulled, base.absoluteString + "/v2/big/blob/blobs/\(digest)"])
+        let pulledSum = try await ProcessRunner.run("/usr/bin/sha256sum", [pulled])
+        XCTAssertEqual(pulledSum.stdout.split(separator: " ").first.map(String.init), String(digest.dropFirst(7)))
+        let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
+        let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?
+            .split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? Int.max
+        XCTAssertLessThan(peakKiB, 160 * 1024, "peak RSS \(peakKiB) KiB while streaming a 256 MiB blob")
+        await server.stop()
+    }
+
     /// With no arguments, `berth serve` listens on port 5000 and stores under ./data.
     func testServeDefaults() async throws {
         guard (try? await HTTP.request("GET", URL(string: "http://127.0.0.1:5000/v2/")!)) == nil else {
