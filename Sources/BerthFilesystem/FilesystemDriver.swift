@@ -266,15 +266,16 @@ public struct FilesystemDriver: StorageDriver {
             // Rename out of the way first so the tree disappears from its path atomically.
             let trash = tmpDir + "/" + UUID().uuidString
             if rename(file, trash) != 0 {
-                if errno == ENOENT { return }
-                if errno == EXDEV || errno == ENOENT || errno == ENOTDIR {
-                    try? FileManager.default.removeItem(atPath: file)
+                let code = errno
+                guard fileStatus(path: file) != nil else { return }  // nothing there to delete
+                if code == ENOENT {  // the temporary directory itself is missing
+                    try Self.makeDirectories(tmpDir)
+                    guard rename(file, trash) == 0 else { throw Self.ioError("delete", path) }
+                } else {
+                    do { try FileManager.default.removeItem(atPath: file) } catch {
+                        throw StorageDriverError.io(operation: "delete", path: path, reason: "\(error.localizedDescription)")
+                    }
                     return
-                }
-                try Self.makeDirectories(tmpDir)
-                guard rename(file, trash) == 0 else {
-                    if errno == ENOENT { return }
-                    throw Self.ioError("delete", path)
                 }
             }
             do { try FileManager.default.removeItem(atPath: trash) } catch {

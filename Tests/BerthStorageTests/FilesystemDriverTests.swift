@@ -154,3 +154,16 @@ final class FilesystemDriverCreateOnceTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/berth/tmp"), [])
     }
 }
+
+final class FilesystemDriverDeleteTests: XCTestCase {
+    /// Deleting works even when Berth's temporary directory was removed behind its back.
+    func testDeleteRecreatesMissingTemporaryDirectory() async throws {
+        let root = try makeTemporaryDirectory(self)
+        let driver = FilesystemDriver(root: root)
+        try await driver.prepare()
+        try await driver.putContent("/a/b", string: "x")
+        try FileManager.default.removeItem(atPath: root + "/berth/tmp")
+        try await driver.delete("/a")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/a"))
+    }
+}
