@@ -7,6 +7,7 @@ import NIOCore
 /// `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
 struct ManifestRoutes {
     let api: RegistryAPI
+    static let maxTagParameters = 100
 
     func get(name: String, reference: String, head: Bool) async throws -> Response {
         let repository = try api.repository(name)
@@ -28,14 +29,26 @@ struct ManifestRoutes {
         if let length = request.contentLength, length > limit {
             throw RegistryError(.manifestTooLarge, "manifest of \(length) bytes exceeds the \(limit)-byte limit")
         }
+        // Tags given as `?tag=` parameters (pushing by digest with tags, OCI 1.1+).
+        let extraTags = try request.uri.queryParameters[values: "tag"].map { try Tag($0) }
+        if extraTags.count > Self.maxTagParameters {
+            throw RegistryError(.tagInvalid, "at most \(Self.maxTagParameters) tag parameters are accepted per request, not \(extraTags.count)")
+        }
         let bytes = try await request.body.collect(upTo: limit)
-        let (digest, _) = try await api.storage.putManifest(bytes, contentType: request.headers[.contentType],
-                                                            reference: ref, in: repository)
-        return Response(status: .created, headers: [
+        let (digest, manifest) = try await api.storage.putManifest(bytes, contentType: request.headers[.contentType],
+                                                                   reference: ref, tags: extraTags, in: repository)
+        var headers: HTTPFields = [
             .location: "/v2/\(repository.value)/manifests/\(digest)",
             .dockerContentDigest: digest.description,
             .contentLength: "0",
-        ])
+        ]
+        if let subject = manifest.subject {
+            headers[.ociSubject] = subject.digest.description
+        }
+        if !extraTags.isEmpty {
+            headers[.ociTag] = extraTags.map(\.value).joined(separator: ", ")
+        }
+        return Response(status: .created, headers: headers)
     }
 
     func delete(name: String, reference: String) async throws -> Response {

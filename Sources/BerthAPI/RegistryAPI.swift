@@ -85,12 +85,10 @@ public struct RegistryAPI: HTTPResponder {
             return try await ManifestRoutes(api: self).delete(name: name, reference: reference)
         case (.tags(let name), .get), (.tags(let name), .head):
             return try await TagRoutes(api: self).list(request, name: name, head: method == .head)
-        case (.referrers, .get), (.referrers, .head):
-            // The spec's signal for "no referrers API": 404, on which clients fall back to the
-            // referrers tag schema.
-            throw RegistryError(.notFound, "the referrers API is not supported by this version of Berth; use the referrers tag schema")
+        case (.referrers(let name, let digest), .get), (.referrers(let name, let digest), .head):
+            return try await ReferrerRoutes(api: self).list(request, name: name, digest: digest, head: method == .head)
         case (.catalog, .get), (.catalog, .head):
-            throw RegistryError(.unsupported, "the catalog is not implemented by this version of Berth")
+            return try await TagRoutes(api: self).catalog(request, head: method == .head)
         default:
             var error = RegistryError(.unsupported, "method \(method) is not allowed on \(request.uri.path.prefix(200)); allowed: \(route.allowedMethods.joined(separator: ", "))")
             error.headers["Allow"] = route.allowedMethods.joined(separator: ", ")
@@ -106,6 +104,9 @@ extension HTTPField.Name {
     static let dockerContentDigest = Self("Docker-Content-Digest")!
     static let dockerUploadUUID = Self("Docker-Upload-UUID")!
     static let link = Self("Link")!
+    static let ociSubject = Self("OCI-Subject")!
+    static let ociTag = Self("OCI-Tag")!
+    static let ociFiltersApplied = Self("OCI-Filters-Applied")!
 }
 
 /// Small helpers shared by the route collections.

@@ -5,40 +5,59 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// `GET /v2/<name>/tags/list` with `n`/`last` pagination.
+/// `GET /v2/<name>/tags/list` and `GET /v2/_catalog`, both with `n`/`last` pagination.
 struct TagRoutes {
     let api: RegistryAPI
 
-    struct Page: Encodable {
+    struct TagList: Encodable {
         var name: String
         var tags: [String]
     }
 
-    func list(_ request: Request, name: String, head: Bool) async throws -> Response {
-        let repository = try api.repository(name)
-        var limit: Int? = nil
-        if let n = request.query("n") {
-            guard let value = Int(n), value >= 0 else {
-                throw RegistryError(.paginationNumberInvalid, "n must be a non-negative integer, not \(n.prefix(40))")
-            }
-            limit = value
-        }
-        var tags = try await api.storage.listTags(in: repository)
-        if let last = request.query("last") {
-            tags = Array(tags.drop { !last.utf8.lexicographicallyPrecedes($0.utf8) })
-        }
+    struct Catalog: Encodable {
+        var repositories: [String]
+    }
+
+    func catalog(_ request: Request, head: Bool) async throws -> Response {
+        let limit = try Self.limit(request)
+        let page = Page.of(try await api.storage.catalog(), after: request.query("last"), limit: limit)
         var headers: HTTPFields = [.contentType: "application/json"]
-        if let limit, tags.count > limit {
-            tags = Array(tags.prefix(limit))
-            if let lastReturned = tags.last {
-                let last = lastReturned.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? lastReturned
-                headers[.link] = "</v2/\(repository.value)/tags/list?n=\(limit)&last=\(last)>; rel=\"next\""
-            }
+        if page.hasMore, let limit, let last = page.names.last {
+            headers[.link] = Self.nextLink("/v2/_catalog", n: limit, last: last)
         }
+        return try Self.json(Catalog(repositories: page.names), headers: headers, head: head)
+    }
+
+    static func limit(_ request: Request) throws(RegistryError) -> Int? {
+        guard let n = request.query("n") else { return nil }
+        guard let value = Int(n), value >= 0 else {
+            throw RegistryError(.paginationNumberInvalid, "n must be a non-negative integer, not \(n.prefix(40))")
+        }
+        return value
+    }
+
+    static func nextLink(_ path: String, n: Int, last: String) -> String {
+        let escaped = last.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? last
+        return "<\(path)?n=\(n)&last=\(escaped)>; rel=\"next\""
+    }
+
+    static func json(_ value: some Encodable, headers: HTTPFields, head: Bool) throws -> Response {
+        var headers = headers
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
-        let data = try encoder.encode(Page(name: repository.value, tags: tags))
+        let data = try encoder.encode(value)
         headers[.contentLength] = String(data.count)
         return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func list(_ request: Request, name: String, head: Bool) async throws -> Response {
+        let repository = try api.repository(name)
+        let limit = try Self.limit(request)
+        let page = Page.of(try await api.storage.listTags(in: repository), after: request.query("last"), limit: limit)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if page.hasMore, let limit, let last = page.names.last {
+            headers[.link] = Self.nextLink("/v2/\(repository.value)/tags/list", n: limit, last: last)
+        }
+        return try Self.json(TagList(name: repository.value, tags: page.names), headers: headers, head: head)
     }
 }

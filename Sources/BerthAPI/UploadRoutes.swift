@@ -13,11 +13,10 @@ struct UploadRoutes {
         let repository = try api.repository(name)
         if let mount = request.query("mount") {
             let digest = try Digest(parsing: mount)
-            if let from = request.query("from") {
-                let source = try RepositoryName(from)
-                if try await api.storage.mountBlob(digest, from: source, into: repository) != nil {
-                    return created(repository, digest)
-                }
+            // Without `from`, any copy of the blob in this registry may be mounted (OCI 1.1).
+            let source = try request.query("from").map { try RepositoryName($0) }
+            if try await api.storage.mountBlob(digest, from: source, into: repository) != nil {
+                return created(repository, digest)
             }
             // Not mountable: fall back to an ordinary upload session, as the spec asks.
         } else if let digestString = request.query("digest") {

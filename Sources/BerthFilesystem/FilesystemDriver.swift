@@ -179,7 +179,11 @@ public struct FilesystemDriver: StorageDriver {
         return try await blocking {
             guard let st = fileStatus(path: file) else { throw Self.ioError("stat", path) }
             let modified = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
-            return FileInfo(size: Int64(st.st_size), isDirectory: (st.st_mode & S_IFMT) == S_IFDIR, modified: modified)
+            // A directory's mtime moves when entries come or go, and its link count with every
+            // subdirectory; together with the inode they tell reliably whether a listing changed.
+            let token = "\(st.st_ino)-\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)-\(st.st_nlink)-\(st.st_size)"
+            return FileInfo(size: Int64(st.st_size), isDirectory: (st.st_mode & S_IFMT) == S_IFDIR, modified: modified,
+                            changeToken: token)
         }
     }
 

@@ -14,16 +14,9 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
+    let storage = try await openStorage(config)
     let root = absolutePath(config.rootDirectory)
-    let driver = FilesystemDriver(root: root)
-    do {
-        try await driver.prepare()
-    } catch {
-        throw ConfigurationError(problems: [
-            "storage.filesystem.rootdirectory \(root) cannot be used: \(error). Create it or choose a writable directory.",
-        ])
-    }
-    let storage = RegistryStorage(driver: driver)
+    _ = try await storage.ensureCatalog(logger: logger)
     let secret: String
     if let configured = config.httpSecret {
         secret = configured
@@ -53,6 +46,20 @@ public func buildApplication(
         services: [purger],
         onServerRunning: onServerRunning,
         logger: logger)
+}
+
+/// The storage a configuration names, checked to be usable.
+public func openStorage(_ config: BerthConfiguration) async throws -> RegistryStorage {
+    let root = absolutePath(config.rootDirectory)
+    let driver = FilesystemDriver(root: root)
+    do {
+        try await driver.prepare()
+    } catch {
+        throw ConfigurationError(problems: [
+            "storage.filesystem.rootdirectory \(root) cannot be used: \(error). Create it or choose a writable directory.",
+        ])
+    }
+    return RegistryStorage(driver: driver, validation: config.manifestValidation)
 }
 
 func absolutePath(_ path: String) -> String {

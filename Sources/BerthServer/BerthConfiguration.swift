@@ -1,5 +1,6 @@
 /// BerthServer: typed configuration (the reference registry's `config.yml`, environment
 /// overrides, command-line flags), its validation, and the assembly of the running application.
+import BerthStorage
 import Logging
 
 /// Everything `berth serve` runs with, after file, environment and flags are merged and checked.
@@ -23,6 +24,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var rootDirectory = "./data"
     public var deleteEnabled = false
     public var uploadPurging = UploadPurging()
+    /// `validation.manifests`: whether pushed manifests must reference only stored content.
+    public var manifestValidation = RegistryStorage.ManifestValidation()
 
     public init() {}
 
@@ -50,6 +53,8 @@ public struct BerthConfiguration: Sendable, Equatable {
             "storage.maintenance.uploadpurging.age: \(GoDuration.format(uploadPurging.age))",
             "storage.maintenance.uploadpurging.interval: \(GoDuration.format(uploadPurging.interval))",
             "storage.maintenance.uploadpurging.dryrun: \(uploadPurging.dryRun)",
+            "validation.manifests.indexes.platforms: \(manifestValidation.requireIndexChildren ? "all" : "none")",
+            "validation.manifests.layers: \(manifestValidation.requireLayers ? "all" : "none")",
         ]
         return lines
     }

@@ -117,7 +117,15 @@ public struct ConfigurationLoader {
         "redis": .unsupported("redis is not supported by this version of Berth"),
         "middleware": .unsupported("middleware (e.g. CloudFront redirects) is not supported by Berth"),
         "health": .ignored("health checks (health.*) are not configurable in this version; the settings have no effect"),
-        "validation": .ignored("validation settings have no effect: Berth always validates manifests"),
+        "validation": .section,
+        "validation.disabled": .ignored("Berth always validates manifests; validation.disabled has no effect"),
+        "validation.enabled": .ignored("Berth always validates manifests; validation.enabled has no effect"),
+        "validation.manifests": .section,
+        "validation.manifests.urls": .ignored("Berth does not restrict the urls of non-distributable layers; the setting has no effect"),
+        "validation.manifests.indexes": .section,
+        "validation.manifests.indexes.platforms": .value,
+        "validation.manifests.indexes.platformlist": .value,
+        "validation.manifests.layers": .value,
         "compatibility": .ignored("compatibility settings have no effect: Berth does not serve schema1 manifests"),
         "reporting": .ignored("reporting (bugsnag, newrelic) is not supported; the settings have no effect"),
         "catalog": .ignored("catalog settings have no effect in this version"),
@@ -204,6 +212,18 @@ public struct ConfigurationLoader {
             if v.isEmpty { problems.append("storage.filesystem.rootdirectory must not be empty") } else { c.rootDirectory = v }
         }
         if let v = bool(tree, "storage.delete.enabled") { c.deleteEnabled = v }
+        switch string(tree, "validation.manifests.indexes.platforms")?.lowercased() {
+        case nil, "all"?: break
+        case "none"?: c.manifestValidation.requireIndexChildren = false
+        case let other?:
+            problems.append("validation.manifests.indexes.platforms \(other) is not supported; use all (every child manifest must be pushed first) or none (sparse indexes)")
+        }
+        switch string(tree, "validation.manifests.layers")?.lowercased() {
+        case nil, "all"?: break
+        case "none"?: c.manifestValidation.requireLayers = false
+        case let other?:
+            problems.append("validation.manifests.layers \(other) is not one of all (every layer must be pushed first) or none (sparse images)")
+        }
         if let v = bool(tree, "storage.maintenance.readonly.enabled"), v {
             problems.append("storage.maintenance.readonly is not supported by this version of Berth yet")
         }

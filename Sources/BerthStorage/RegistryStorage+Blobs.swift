@@ -26,10 +26,12 @@ extension RegistryStorage {
         try await driver.read(StoragePath.blobData(digest).path, range: range, body)
     }
 
-    /// Links a blob of `source` into `target` (cross-repository mount). Returns its size, or nil
-    /// when `source` does not hold the blob (the caller then starts an ordinary upload).
-    public func mountBlob(_ digest: Digest, from source: RepositoryName, into target: RepositoryName) async throws -> Int64? {
-        guard try await isBlobLinked(digest, in: source),
+    /// Links a blob of `source` (of any repository when nil) into `target` (cross-repository
+    /// mount). Returns its size, or nil when the blob is not there (the caller then starts an
+    /// ordinary upload).
+    public func mountBlob(_ digest: Digest, from source: RepositoryName?, into target: RepositoryName) async throws -> Int64? {
+        if let source, try await !isBlobLinked(digest, in: source) { return nil }
+        guard
               let info = try await driver.statIfExists(StoragePath.blobData(digest).path) else { return nil }
         try await writeLink(.layerLink(target, digest), to: digest)
         return info.size

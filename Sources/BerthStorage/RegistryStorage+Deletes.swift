@@ -12,21 +12,29 @@ extension RegistryStorage {
         try await driver.delete(Self.parentDirectory(of: link))
     }
 
-    /// Deletes a tag (by tag), or a manifest and every tag pointing at it (by digest).
+    /// Deletes a tag (by tag), or a manifest and every tag pointing at it (by digest). Finding
+    /// those tags uses the reverse index, never a scan of the repository's tags. The tags go
+    /// first, the manifest last, so no tag is ever left pointing at a deleted manifest.
     public func deleteManifest(_ reference: Reference, in repository: RepositoryName) async throws {
         let digest = try await resolveManifest(reference, in: repository)
+        try await ensureIndexed(repository)
         switch reference {
         case .tag(let tag):
             try await driver.delete(StoragePath.tag(repository, tag).path)
+            try await driver.delete(StoragePath.digestTag(repository, digest, tag).path)
         case .digest:
-            for name in try await listTags(in: repository) {
-                guard let tag = try? Tag(name) else { continue }
-                if let current = try? await readLink(.tagCurrentLink(repository, tag)), current == digest {
-                    try await driver.delete(StoragePath.tag(repository, tag).path)
-                }
+            for tag in try await tags(pointingAt: digest, in: repository) {
+                try await driver.delete(StoragePath.tag(repository, tag).path)
+            }
+            try await driver.delete(StoragePath.digestTags(repository, digest).path)
+            if let bytes = try? await driver.getContent(StoragePath.blobData(digest).path, maxBytes: Self.maxManifestBytes),
+               let subject = (try? ParsedManifest.parse(bytes.readableBytesView,
+                                                        contentType: try await mediaType(of: digest, bytes: bytes)))?.subject {
+                try await driver.delete(StoragePath.referrer(repository, subject: subject.digest, digest).path)
             }
             let link = StoragePath.manifestRevisionLink(repository, digest).path
             try await driver.delete(Self.parentDirectory(of: link))
+            try await removeFromCatalogIfEmpty(repository)
         }
     }
 

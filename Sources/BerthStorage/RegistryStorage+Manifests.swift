@@ -9,10 +9,10 @@ public struct StoredManifest: Sendable {
 }
 
 extension RegistryStorage {
-    /// Validates and stores a manifest, then points `reference` at it when that is a tag.
-    /// The content and its revision link are written before the tag moves, so a crash never
-    /// leaves a tag pointing at a manifest that is not fully stored.
-    public func putManifest(_ bytes: ByteBuffer, contentType: String?, reference: Reference,
+    /// Validates and stores a manifest, then points `reference` (when a tag) and `tags` at it.
+    /// The content, its indexes and its revision link are written before any tag moves, so a
+    /// crash never leaves a tag pointing at a manifest that is not fully stored.
+    public func putManifest(_ bytes: ByteBuffer, contentType: String?, reference: Reference, tags: [Tag] = [],
                             in repository: RepositoryName) async throws -> (digest: Digest, manifest: ParsedManifest) {
         let algorithm: DigestAlgorithm
         if case .digest(let d) = reference { algorithm = d.algorithm } else { algorithm = .sha256 }
@@ -35,18 +35,23 @@ extension RegistryStorage {
             try await driver.putContent(mediaTypePath, string: manifest.mediaType)
             mediaTypes.set(digest, manifest.mediaType)
         }
+        try await ensureIndexed(repository, forWrite: true)
+        try await recordReferrer(digest, size: Int64(bytes.readableBytes), manifest, in: repository)
         try await writeLink(.manifestRevisionLink(repository, digest), to: digest)
-        if case .tag(let tag) = reference {
-            try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
-            try await writeLink(.tagCurrentLink(repository, tag), to: digest)
+        var allTags = tags
+        if case .tag(let tag) = reference { allTags.insert(tag, at: 0) }
+        for tag in allTags {
+            try await moveTag(tag, to: digest, in: repository)
         }
+        try await addToCatalog(repository)
         return (digest, manifest)
     }
 
     /// Every blob a manifest references must be in the repository, and every child of an index
     /// must be a manifest stored in it; otherwise `MANIFEST_BLOB_UNKNOWN` names the first missing one.
     private func checkReferences(of manifest: ParsedManifest, in repository: RepositoryName) async throws {
-        for descriptor in manifest.requiredBlobs {
+        let required = validation.requireLayers ? manifest.requiredBlobs : manifest.config.map { [$0] } ?? []
+        for descriptor in required {
             let linked = try await isBlobLinked(descriptor.digest, in: repository)
             guard linked, let info = try await driver.statIfExists(StoragePath.blobData(descriptor.digest).path) else {
                 throw RegistryError(.manifestBlobUnknown,
@@ -59,7 +64,7 @@ extension RegistryStorage {
                                     detail: ["digest": descriptor.digest.description])
             }
         }
-        for child in manifest.manifests {
+        for child in manifest.manifests where validation.requireIndexChildren {
             guard try await driver.exists(StoragePath.manifestRevisionLink(repository, child.digest).path) else {
                 throw RegistryError(.manifestBlobUnknown,
                                     "index references manifest \(child.digest), which is not in repository \(repository): push the child manifests first",
@@ -98,7 +103,7 @@ extension RegistryStorage {
         return StoredManifest(digest: digest, mediaType: try await mediaType(of: digest, bytes: bytes), bytes: bytes)
     }
 
-    private func mediaType(of digest: Digest, bytes: ByteBuffer) async throws -> String {
+    func mediaType(of digest: Digest, bytes: ByteBuffer) async throws -> String {
         if let cached = mediaTypes.get(digest) { return cached }
         let type: String
         if let recorded = try? await driver.getString(StoragePath.manifestMediaType(digest).path, maxBytes: 256) {
@@ -118,8 +123,9 @@ extension RegistryStorage {
     /// Tags of a repository, sorted lexically (bytewise). `NAME_UNKNOWN` if the repository does not exist.
     public func listTags(in repository: RepositoryName) async throws -> [String] {
         do {
-            let names = try await driver.list(StoragePath.tags(repository).path)
-            return names.filter { Tag.isValid($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            return try await index.listings.sortedNames(driver, StoragePath.tags(repository).path) {
+                Tag.isValid($0) ? $0 : nil
+            }
         } catch StorageDriverError.notFound {
             // A repository exists once it holds a manifest; a namespace prefix or a directory
             // left by an upload alone is not one.

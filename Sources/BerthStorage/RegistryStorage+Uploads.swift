@@ -206,20 +206,10 @@ extension RegistryStorage {
     /// Every upload session in storage, found by walking the repositories tree.
     func allUploads() async throws -> [(RepositoryName, String)] {
         var found: [(RepositoryName, String)] = []
-        var pending: [[String]] = [[]]
-        let root = StoragePath.repositories.path
-        while let components = pending.popLast() {
-            let dir = ([root] + components).joined(separator: "/")
-            let children: [String]
-            do { children = try await driver.list(dir) } catch StorageDriverError.notFound { continue }
-            for child in children {
-                if child == "_uploads", let name = try? RepositoryName(components.joined(separator: "/")) {
-                    let ids = (try? await driver.list(dir + "/_uploads")) ?? []
-                    found += ids.filter { Self.isValidUploadID($0) }.map { (name, $0) }
-                } else if !child.hasPrefix("_"), components.count < 64 {
-                    pending.append(components + [child])
-                }
-            }
+        try await walkRepositories { name, children in
+            guard children.contains("_uploads") else { return }
+            let ids = (try? await driver.list(StoragePath.uploads(name).path)) ?? []
+            found += ids.filter { Self.isValidUploadID($0) }.map { (name, $0) }
         }
         return found
     }

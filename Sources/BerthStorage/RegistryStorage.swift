@@ -7,17 +7,34 @@ import Synchronization
 /// The registry's content on top of one storage driver: blobs, uploads, manifests and tags.
 /// Stateless apart from caches, so several processes may share one storage.
 public struct RegistryStorage: Sendable {
+    /// Which references a manifest push must satisfy (`validation.manifests`).
+    public struct ManifestValidation: Sendable, Equatable {
+        /// Every child of an index must be stored (`indexes.platforms: all`); when false, sparse
+        /// indexes are accepted (`none`).
+        public var requireIndexChildren = true
+        /// Every layer of an image manifest must be stored; when false, sparse images are accepted.
+        public var requireLayers = true
+        public init(requireIndexChildren: Bool = true, requireLayers: Bool = true) {
+            self.requireIndexChildren = requireIndexChildren
+            self.requireLayers = requireLayers
+        }
+    }
+
     public let driver: any StorageDriver
+    public let validation: ManifestValidation
     let uploads: UploadCoordinator
     let mediaTypes: MediaTypeCache
+    let index: IndexState
 
     /// The largest manifest accepted and read back.
     public static let maxManifestBytes = 4 << 20
 
-    public init(driver: any StorageDriver) {
+    public init(driver: any StorageDriver, validation: ManifestValidation = .init()) {
         self.driver = driver
+        self.validation = validation
         self.uploads = UploadCoordinator()
         self.mediaTypes = MediaTypeCache()
+        self.index = IndexState()
     }
 
     /// Reads a link file (`sha256:…`) and parses the digest in it.

@@ -9,11 +9,15 @@ public struct FileInfo: Sendable, Equatable {
     public var size: Int64
     public var isDirectory: Bool
     public var modified: Date
+    /// Changes whenever the object (for a directory: its list of entries) changes; empty when the
+    /// driver cannot tell, in which case nothing derived from the object is cached.
+    public var changeToken: String
 
-    public init(size: Int64, isDirectory: Bool, modified: Date) {
+    public init(size: Int64, isDirectory: Bool, modified: Date, changeToken: String = "") {
         self.size = size
         self.isDirectory = isDirectory
         self.modified = modified
+        self.changeToken = changeToken
     }
 }
 

@@ -1,4 +1,5 @@
 import BerthCore
+import Foundation
 
 /// Every place Berth stores something, and the one function that turns it into a driver path.
 ///
@@ -17,6 +18,12 @@ import BerthCore
 ///       http-secret                                      generated upload-state key, if none configured
 ///       mediatypes/<alg>/<hex>                           Content-Type of a manifest, when not derivable
 ///       tmp/                                             temporary files before their atomic rename
+///       catalog/<name with / as ~>                       one entry per repository holding a manifest
+///       catalog-indexed                                  the catalog was built from storage once
+///       repositories/<name>/                             indexes kept by push and delete:
+///         _indexed                                         this repository's indexes are complete
+///         _digest_tags/<alg>/<hex>/<tag>                   tags that point (or pointed) at a manifest
+///         _referrers/<alg>/<subject hex>/<alg>-<hex>       descriptor of a manifest whose subject it is
 public enum StoragePath: Sendable, Hashable {
     case blobData(Digest)
     case layerLink(RepositoryName, Digest)
@@ -35,6 +42,15 @@ public enum StoragePath: Sendable, Hashable {
     case httpSecret
     case manifestMediaType(Digest)
     case temporaryDirectory
+    case catalog
+    case catalogEntry(RepositoryName)
+    case catalogIndexed
+    case repositoryIndex(RepositoryName)
+    case repositoryIndexed(RepositoryName)
+    case digestTags(RepositoryName, Digest)
+    case digestTag(RepositoryName, Digest, Tag)
+    case referrers(RepositoryName, subject: Digest)
+    case referrer(RepositoryName, subject: Digest, Digest)
 
     static let v2 = "/docker/registry/v2"
 
@@ -74,6 +90,31 @@ public enum StoragePath: Sendable, Hashable {
             "/berth/mediatypes/\(d.algorithm.rawValue)/\(d.hex)"
         case .temporaryDirectory:
             "/berth/tmp"
+        case .catalog:
+            "/berth/catalog"
+        case .catalogEntry(let n):
+            "/berth/catalog/\(Self.catalogFileName(n))"
+        case .catalogIndexed:
+            "/berth/catalog-indexed"
+        case .repositoryIndex(let n):
+            "/berth/repositories/\(n.value)"
+        case .repositoryIndexed(let n):
+            "/berth/repositories/\(n.value)/_indexed"
+        case .digestTags(let n, let d):
+            "/berth/repositories/\(n.value)/_digest_tags/\(d.algorithm.rawValue)/\(d.hex)"
+        case .digestTag(let n, let d, let t):
+            "/berth/repositories/\(n.value)/_digest_tags/\(d.algorithm.rawValue)/\(d.hex)/\(t.value)"
+        case .referrers(let n, let s):
+            "/berth/repositories/\(n.value)/_referrers/\(s.algorithm.rawValue)/\(s.hex)"
+        case .referrer(let n, let s, let d):
+            "/berth/repositories/\(n.value)/_referrers/\(s.algorithm.rawValue)/\(s.hex)/\(d.algorithm.rawValue)-\(d.hex)"
         }
+    }
+
+    /// Catalog entries live in one flat directory: `/` in a name becomes `~`, which names never contain.
+    static func catalogFileName(_ name: RepositoryName) -> String { name.value.replacingOccurrences(of: "/", with: "~") }
+
+    static func repositoryName(catalogFileName: String) -> RepositoryName? {
+        try? RepositoryName(catalogFileName.replacingOccurrences(of: "~", with: "/"))
     }
 }

@@ -15,7 +15,7 @@ struct Berth: AsyncParsableCommand {
             from the environment (REGISTRY_HTTP_ADDR, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, ...).
             """,
         version: BerthVersion.string,
-        subcommands: [Serve.self, Config.self])
+        subcommands: [Serve.self, Config.self, Index.self])
 }
 
 enum BerthVersion {
@@ -93,6 +93,43 @@ struct Config: AsyncParsableCommand {
             }
             print("configuration \(configFile) is valid; effective settings:")
             for line in loaded.configuration.describe() { print("  \(line)") }
+        }
+    }
+}
+
+struct Index: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Maintain the indexes Berth keeps beside the reference layout.",
+        subcommands: [Rebuild.self])
+
+    struct Rebuild: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild the catalog, tags-by-digest and referrers indexes from storage.",
+            discussion: """
+                Walks every repository once. Push and delete keep the indexes current, so this is only
+                needed after storage was changed behind Berth's back (for example by the reference
+                registry or by hand). Safe to run while the registry serves.
+                """)
+
+        @Argument(help: "Configuration file in the reference registry's config.yml format.")
+        var configFile: String?
+
+        @Option(name: .long, help: "Storage directory (overrides storage.filesystem.rootdirectory).")
+        var root: String?
+
+        func run() async throws {
+            let loaded = try loadConfiguration(file: configFile, flags: .init(root: root))
+            var logger = Logger(label: "berth")
+            logger.logLevel = loaded.configuration.logLevel
+            let start = ContinuousClock.now
+            do {
+                let storage = try await openStorage(loaded.configuration)
+                let count = try await storage.rebuildIndexes(logger: logger)
+                print("indexed \(count) repositories in \(ContinuousClock.now - start)")
+            } catch let error as ConfigurationError {
+                FileHandle.standardError.write(Data("berth: \(error)\n".utf8))
+                throw configurationErrorExit
+            }
         }
     }
 }

@@ -69,7 +69,8 @@ final class UploadTests: XCTestCase {
         try await Registry.run { client in
             let data = content(80)
             let digest = try await client.pushBlob("holder", data)
-            for (dst, query) in [("dst1", "mount=\(digest)&from=other"), ("dst2", "mount=\(digest)")] {
+            let absent = sha256(content(81))
+            for (dst, query) in [("dst1", "mount=\(digest)&from=other"), ("dst2", "mount=\(absent)")] {
                 let r = try await client.send(.post, "/v2/\(dst)/blobs/uploads/?\(query)")
                 XCTAssertEqual(r.status, .accepted, query)
                 XCTAssertEqual(r.headers[.range], "0-0")
@@ -77,11 +78,17 @@ final class UploadTests: XCTestCase {
                 let location = try XCTUnwrap(r.headers[.location])
                 XCTAssertTrue(location.hasPrefix("/v2/\(dst)/blobs/uploads/"), location)
                 assertError(try await client.send(.get, "/v2/\(dst)/blobs/\(digest)"), .notFound, "BLOB_UNKNOWN")
+                assertError(try await client.send(.get, "/v2/\(dst)/blobs/\(absent)"), .notFound, "BLOB_UNKNOWN")
                 // The new session is an ordinary, usable one.
                 let put = try await client.send(.put, appending(location, "digest=\(digest)"), body: data)
                 XCTAssertEqual(put.status, .created, bodyString(put))
                 try await client.expectBody("/v2/\(dst)/blobs/\(digest)", data)
             }
+            // Without `from`, a blob stored anywhere in the registry is mounted (OCI 1.1).
+            let anonymous = try await client.send(.post, "/v2/dst3/blobs/uploads/?mount=\(digest)")
+            XCTAssertEqual(anonymous.status, .created, bodyString(anonymous))
+            XCTAssertEqual(anonymous.headers[.location], "/v2/dst3/blobs/\(digest)")
+            try await client.expectBody("/v2/dst3/blobs/\(digest)", data)
             let invalidFrom = try await client.send(.post, "/v2/dst/blobs/uploads/?mount=\(digest)&from=Bad")
             assertError(invalidFrom, .badRequest, "NAME_INVALID")
         }

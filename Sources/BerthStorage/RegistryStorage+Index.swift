@@ -1,0 +1,144 @@
+import BerthCore
+import Foundation
+import NIOCore
+import Synchronization
+
+/// What this process already knows to exist in storage, so the indexes are checked once, not on
+/// every request. Losing it only costs a `stat` again.
+final class IndexState: Sendable {
+    private let indexed = Mutex<Set<RepositoryName>>([])
+    private let catalogued = Mutex<Set<RepositoryName>>([])
+    let listings = ListingCache()
+    static let limit = 100_000
+
+    func isIndexed(_ n: RepositoryName) -> Bool { indexed.withLock { $0.contains(n) } }
+    func setIndexed(_ n: RepositoryName, _ value: Bool) { Self.update(indexed, n, value) }
+    func isCatalogued(_ n: RepositoryName) -> Bool { catalogued.withLock { $0.contains(n) } }
+    func setCatalogued(_ n: RepositoryName, _ value: Bool) { Self.update(catalogued, n, value) }
+
+    private static func update(_ set: borrowing Mutex<Set<RepositoryName>>, _ n: RepositoryName, _ value: Bool) {
+        set.withLock {
+            if value {
+                if $0.count >= limit { $0.removeAll(keepingCapacity: true) }
+                $0.insert(n)
+            } else {
+                $0.remove(n)
+            }
+        }
+    }
+}
+
+/// Berth's per-repository indexes (which tags point at a digest; which manifests refer to a
+/// subject). Push and delete keep them current; a repository written by the reference registry
+/// is indexed from its layout the first time Berth needs it.
+extension RegistryStorage {
+    /// Builds the repository's indexes from the reference layout unless they exist already.
+    /// A repository without manifests has nothing to index; `forWrite` marks it indexed (a push
+    /// is about to create it), while reads leave no trace of names that were merely asked for.
+    func ensureIndexed(_ repository: RepositoryName, forWrite: Bool = false) async throws {
+        if index.isIndexed(repository) { return }
+        if try await driver.exists(StoragePath.repositoryIndexed(repository).path) {
+            index.setIndexed(repository, true)
+            return
+        }
+        guard try await driver.exists(StoragePath.manifestRevisions(repository).path) else {
+            if forWrite {
+                try await driver.putContent(StoragePath.repositoryIndexed(repository).path, ByteBuffer())
+                index.setIndexed(repository, true)
+            }
+            return
+        }
+        try await buildIndex(repository)
+    }
+
+    /// (Re)builds one repository's indexes from its tags and manifests.
+    func buildIndex(_ repository: RepositoryName) async throws {
+        index.setIndexed(repository, false)
+        try await driver.delete(StoragePath.repositoryIndex(repository).path)
+        for name in (try? await listTags(in: repository)) ?? [] {
+            guard let tag = try? Tag(name), let digest = try? await readLink(.tagCurrentLink(repository, tag)) else { continue }
+            try await driver.putContent(StoragePath.digestTag(repository, digest, tag).path, ByteBuffer())
+        }
+        for digest in try await manifestDigests(in: repository) {
+            guard let bytes = try? await driver.getContent(StoragePath.blobData(digest).path, maxBytes: Self.maxManifestBytes),
+                  let manifest = try? ParsedManifest.parse(bytes.readableBytesView,
+                                                           contentType: try await mediaType(of: digest, bytes: bytes)) else { continue }
+            try await recordReferrer(digest, size: Int64(bytes.readableBytes), manifest, in: repository)
+        }
+        try await driver.putContent(StoragePath.repositoryIndexed(repository).path, ByteBuffer())
+        index.setIndexed(repository, true)
+    }
+
+    /// Every manifest stored in a repository (its revision links).
+    func manifestDigests(in repository: RepositoryName) async throws -> [Digest] {
+        let root = StoragePath.manifestRevisions(repository).path
+        var digests: [Digest] = []
+        for algorithm in (try? await driver.list(root)) ?? [] {
+            for hex in (try? await driver.list(root + "/" + algorithm)) ?? [] {
+                if let d = try? Digest(parsing: "\(algorithm):\(hex)") { digests.append(d) }
+            }
+        }
+        return digests
+    }
+
+    // MARK: - Tags by digest
+
+    /// Points `tag` at `digest`: the reverse-index entry first, then the reference layout's links,
+    /// then the old digest's entry goes.
+    func moveTag(_ tag: Tag, to digest: Digest, in repository: RepositoryName) async throws {
+        let previous = try? await readLink(.tagCurrentLink(repository, tag))
+        try await driver.putContent(StoragePath.digestTag(repository, digest, tag).path, ByteBuffer())
+        try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
+        try await writeLink(.tagCurrentLink(repository, tag), to: digest)
+        if let previous, previous != digest {
+            try await driver.delete(StoragePath.digestTag(repository, previous, tag).path)
+        }
+    }
+
+    /// Tags currently pointing at `digest`, from the reverse index (each checked against its link).
+    func tags(pointingAt digest: Digest, in repository: RepositoryName) async throws -> [Tag] {
+        let names = (try? await driver.list(StoragePath.digestTags(repository, digest).path)) ?? []
+        var tags: [Tag] = []
+        for name in names {
+            guard let tag = try? Tag(name), (try? await readLink(.tagCurrentLink(repository, tag))) == digest else { continue }
+            tags.append(tag)
+        }
+        return tags
+    }
+
+    // MARK: - Referrers
+
+    /// The descriptor the referrers API lists for a manifest: its own artifactType, or for an
+    /// image manifest without one, its config's media type.
+    static func referrerDescriptor(_ digest: Digest, size: Int64, _ manifest: ParsedManifest) -> Descriptor {
+        var artifactType = manifest.artifactType
+        if artifactType == nil, !manifest.isIndex { artifactType = manifest.config?.mediaType }
+        return Descriptor(mediaType: manifest.mediaType, digest: digest, size: size,
+                          artifactType: artifactType, annotations: manifest.annotations)
+    }
+
+    func recordReferrer(_ digest: Digest, size: Int64, _ manifest: ParsedManifest, in repository: RepositoryName) async throws {
+        guard let subject = manifest.subject?.digest else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = try encoder.encode(Self.referrerDescriptor(digest, size: size, manifest))
+        try await driver.putContent(StoragePath.referrer(repository, subject: subject, digest).path, ByteBuffer(bytes: json))
+    }
+
+    /// Manifests in the repository whose subject is `subject`, optionally only those of one
+    /// artifact type. Entries whose manifest is gone (a push that crashed midway) are skipped.
+    public func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String? = nil) async throws -> [Descriptor] {
+        try await ensureIndexed(repository)
+        let dir = StoragePath.referrers(repository, subject: subject).path
+        let names = (try? await driver.list(dir)) ?? []
+        var found: [Descriptor] = []
+        for name in names.sorted() {
+            guard let data = try? await driver.getContent(dir + "/" + name, maxBytes: 1 << 20),
+                  let descriptor = try? JSONDecoder().decode(Descriptor.self, from: Data(data.readableBytesView)),
+                  try await driver.exists(StoragePath.manifestRevisionLink(repository, descriptor.digest).path) else { continue }
+            if let artifactType, descriptor.artifactType != artifactType { continue }
+            found.append(descriptor)
+        }
+        return found
+    }
+}
