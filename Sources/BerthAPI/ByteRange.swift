@@ -28,7 +28,10 @@ enum ByteRange {
         guard let start = Int64(first), start >= 0 else { return .whole }
         var end = size - 1
         if !last.isEmpty {
-            guard let e = Int64(last), e >= start else { return .whole }
+            guard let e = Int64(last) else { return .whole }
+            // An end before the start is an invalid range; like Go's http.ServeContent (and as
+            // the conformance suite expects), refuse it rather than send everything.
+            guard e >= start else { return .unsatisfiable }
             end = min(e, size - 1)
         }
         guard start < size else { return .unsatisfiable }

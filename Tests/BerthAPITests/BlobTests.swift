@@ -120,7 +120,8 @@ final class BlobTests: XCTestCase {
         try await Registry.run { client in
             let data = content(100)
             let digest = try await client.pushBlob("r", data)
-            for range in ["bytes=100-", "bytes=100-110", "bytes=500-600", "bytes=-0"] {
+            // Including an end before the start (invalid), refused as Go's http.ServeContent does.
+            for range in ["bytes=100-", "bytes=100-110", "bytes=500-600", "bytes=-0", "bytes=5-2", "bytes=500-0"] {
                 let r = try await client.send(.get, "/v2/r/blobs/\(digest)", headers: [.range: range])
                 assertError(r, .rangeNotSatisfiable, "RANGE_INVALID")
                 XCTAssertEqual(r.headers[.contentRange], "bytes */100", range)
@@ -132,7 +133,7 @@ final class BlobTests: XCTestCase {
         try await Registry.run { client in
             let data = content(20)
             let digest = try await client.pushBlob("r", data)
-            for range in ["items=0-3", "bytes=5-2", "bytes=0-1,3-4", "bytes=abc"] {
+            for range in ["items=0-3", "bytes=0-1,3-4", "bytes=abc"] {
                 let r = try await client.send(.get, "/v2/r/blobs/\(digest)", headers: [.range: range])
                 XCTAssertEqual(r.status, .ok, range)
                 XCTAssertNil(r.headers[.contentRange], range)
