@@ -5,17 +5,17 @@ import NIOCore
 /// The catalog: one entry per repository that holds at least one manifest, kept by push and
 /// delete so that listing never walks the storage tree.
 extension RegistryStorage {
-    /// Adds a repository to the catalog (after its first manifest is stored).
+    /// Adds a repository to the catalog (after a manifest is stored). Checked in storage on every
+    /// push, not remembered: another node may have removed the entry meanwhile.
     func addToCatalog(_ repository: RepositoryName) async throws {
-        if index.isCatalogued(repository) { return }
-        _ = try await driver.putContentIfAbsent(StoragePath.catalogEntry(repository).path, ByteBuffer())
-        index.setCatalogued(repository, true)
+        let entry = StoragePath.catalogEntry(repository).path
+        if try await driver.exists(entry) { return }
+        _ = try await driver.putContentIfAbsent(entry, ByteBuffer())
     }
 
     /// Removes a repository from the catalog when its last manifest is gone.
     func removeFromCatalogIfEmpty(_ repository: RepositoryName) async throws {
         guard try await manifestDigests(in: repository).isEmpty else { return }
-        index.setCatalogued(repository, false)
         try await driver.delete(StoragePath.catalogEntry(repository).path)
     }
 
@@ -46,13 +46,11 @@ extension RegistryStorage {
     public func rebuildCatalog() async throws -> Int {
         let repositories = Set(try await repositoriesWithManifests())
         for repository in repositories {
-            _ = try await driver.putContentIfAbsent(StoragePath.catalogEntry(repository).path, ByteBuffer())
-            index.setCatalogued(repository, true)
+            try await addToCatalog(repository)
         }
         for name in (try? await driver.list(StoragePath.catalog.path)) ?? [] {
             guard let repository = StoragePath.repositoryName(catalogFileName: name) else { continue }
             if !repositories.contains(repository) {
-                index.setCatalogued(repository, false)
                 try await driver.delete(StoragePath.catalogEntry(repository).path)
             }
         }

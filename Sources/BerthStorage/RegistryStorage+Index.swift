@@ -7,19 +7,14 @@ import Synchronization
 /// every request. Losing it only costs a `stat` again.
 final class IndexState: Sendable {
     private let indexed = Mutex<Set<RepositoryName>>([])
-    private let catalogued = Mutex<Set<RepositoryName>>([])
     let listings = ListingCache()
     static let limit = 100_000
 
     func isIndexed(_ n: RepositoryName) -> Bool { indexed.withLock { $0.contains(n) } }
-    func setIndexed(_ n: RepositoryName, _ value: Bool) { Self.update(indexed, n, value) }
-    func isCatalogued(_ n: RepositoryName) -> Bool { catalogued.withLock { $0.contains(n) } }
-    func setCatalogued(_ n: RepositoryName, _ value: Bool) { Self.update(catalogued, n, value) }
-
-    private static func update(_ set: borrowing Mutex<Set<RepositoryName>>, _ n: RepositoryName, _ value: Bool) {
-        set.withLock {
+    func setIndexed(_ n: RepositoryName, _ value: Bool) {
+        indexed.withLock {
             if value {
-                if $0.count >= limit { $0.removeAll(keepingCapacity: true) }
+                if $0.count >= Self.limit { $0.removeAll(keepingCapacity: true) }
                 $0.insert(n)
             } else {
                 $0.remove(n)
