@@ -44,7 +44,7 @@ struct TagRoutes {
     static func json(_ value: some Encodable, headers: HTTPFields, head: Bool) throws -> Response {
         var headers = headers
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
         headers[.contentLength] = String(data.count)
         return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data)))

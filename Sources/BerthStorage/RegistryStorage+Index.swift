@@ -49,7 +49,11 @@ extension RegistryStorage {
     /// (Re)builds one repository's indexes from its tags and manifests.
     func buildIndex(_ repository: RepositoryName) async throws {
         index.setIndexed(repository, false)
-        try await driver.delete(StoragePath.repositoryIndex(repository).path)
+        // Only this repository's own entries (`_…`): nested repositories keep their indexes here too.
+        let indexRoot = StoragePath.repositoryIndex(repository).path
+        for child in (try? await driver.list(indexRoot)) ?? [] where child.hasPrefix("_") {
+            try await driver.delete(indexRoot + "/" + child)
+        }
         for name in (try? await listTags(in: repository)) ?? [] {
             guard let tag = try? Tag(name), let digest = try? await readLink(.tagCurrentLink(repository, tag)) else { continue }
             try await driver.putContent(StoragePath.digestTag(repository, digest, tag).path, ByteBuffer())

@@ -16,20 +16,25 @@ typealias Client = any TestClientProtocol
 enum Registry {
     /// Builds the real Berth application on a fresh temporary root directory, runs `body` against
     /// it through HummingbirdTesting's router framework, and removes the directory afterwards.
+    /// `root`, when given, is used instead (and left in place: the caller owns it), so several
+    /// runs can share one storage as restarts would; `configure` adjusts the configuration.
     static func run<T: Sendable>(
         deleteEnabled: Bool = false,
+        root givenRoot: String? = nil,
+        configure: (inout BerthConfiguration) -> Void = { _ in },
         _ body: @Sendable (Client) async throws -> T
     ) async throws -> T {
-        let root = FileManager.default.temporaryDirectory
+        let root = givenRoot ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("berth-api-tests-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
+        defer { if givenRoot == nil { try? FileManager.default.removeItem(atPath: root) } }
 
         var config = BerthConfiguration()
         config.rootDirectory = root
         config.httpAddress = ListenAddress(host: "127.0.0.1", port: 0)
         config.deleteEnabled = deleteEnabled
         config.httpSecret = "berth-api-tests-secret"
+        configure(&config)
         // Upload purging stays at its defaults: the purger must end promptly at shutdown
         // (RoutingTests.testApplicationShutsDownPromptlyWithDefaultUploadPurging).
 
@@ -212,6 +217,9 @@ extension HTTPField.Name {
     static let apiVersion = Self("Docker-Distribution-API-Version")!
     static let link = Self("Link")!
     static let allow = Self("Allow")!
+    static let ociSubject = Self("OCI-Subject")!
+    static let ociTag = Self("OCI-Tag")!
+    static let ociFiltersApplied = Self("OCI-Filters-Applied")!
 }
 
 // MARK: - Tags list bodies

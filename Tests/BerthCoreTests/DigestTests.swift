@@ -82,3 +82,22 @@ final class NameTests: XCTestCase {
         }
     }
 }
+
+final class ErrorTableTests: XCTestCase {
+    /// Every code of the distribution spec's error table exists, with the status it is sent with.
+    func testSpecErrorTable() {
+        let spec: [(String, Int)] = [
+            ("BLOB_UNKNOWN", 404), ("BLOB_UPLOAD_INVALID", 400), ("BLOB_UPLOAD_UNKNOWN", 404),
+            ("DIGEST_INVALID", 400), ("MANIFEST_BLOB_UNKNOWN", 400), ("MANIFEST_INVALID", 400),
+            ("MANIFEST_UNKNOWN", 404), ("NAME_INVALID", 400), ("NAME_UNKNOWN", 404), ("SIZE_INVALID", 400),
+            ("UNAUTHORIZED", 401), ("DENIED", 403), ("UNSUPPORTED", 405), ("TOOMANYREQUESTS", 429),
+        ]
+        for (code, status) in spec {
+            guard let known = ErrorCode(rawValue: code) else {
+                XCTFail("missing spec error code \(code)")
+                continue
+            }
+            XCTAssertEqual(known.httpStatus, status, code)
+        }
+    }
+}
