@@ -34,11 +34,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Linux calls Swift's Glibc module lacks (writeback hints, malloc arenas).
+        .target(name: "CBerthSystem"),
         // Local filesystem storage driver.
         .target(
             name: "BerthFilesystem",
             dependencies: [
                 "BerthStorage",
+                "CBerthSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -81,8 +84,17 @@ let package = Package(
             name: "berth",
             dependencies: [
                 "BerthServer",
+                "CBerthSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Micro-benchmarks of the hot paths (not run by the tests).
+        .executableTarget(
+            name: "berth-bench",
+            dependencies: [
+                "BerthCore", "BerthStorage", "BerthFilesystem",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),

@@ -58,7 +58,7 @@ public struct ConfigurationLoader {
             let path = name.dropFirst("REGISTRY_".count).lowercased().split(separator: "_").map(String.init)
             guard !path.isEmpty else { continue }
             let parsed = (try? Yams.load(yaml: value)) ?? value
-            Self.set(&tree, path, parsed ?? value)
+            Self.set(&tree, path, parsed)
         }
         if let addr = flags.addr { Self.set(&tree, ["http", "addr"], addr) }
         if let root = flags.root { Self.set(&tree, ["storage", "filesystem", "rootdirectory"], root) }

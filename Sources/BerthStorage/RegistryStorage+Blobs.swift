@@ -9,10 +9,12 @@ extension RegistryStorage {
             throw RegistryError(.blobUnknown, "blob \(digest) is not known to repository \(repository)",
                                 detail: ["digest": digest.description])
         }
+        if let size = content.size(digest) { return size }
         guard let info = try await driver.statIfExists(StoragePath.blobData(digest).path) else {
             throw RegistryError(.blobUnknown, "blob \(digest) is linked in \(repository) but its content is missing",
                                 detail: ["digest": digest.description])
         }
+        content.setSize(digest, info.size)
         return info.size
     }
 

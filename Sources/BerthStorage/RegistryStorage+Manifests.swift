@@ -34,6 +34,7 @@ extension RegistryStorage {
         if ParsedManifest.inferMediaType(bytes.readableBytesView) != manifest.mediaType {
             try await driver.putContent(mediaTypePath, string: manifest.mediaType)
             mediaTypes.set(digest, manifest.mediaType)
+            content.forget(digest)
         }
         try await ensureIndexed(repository, forWrite: true)
         try await recordReferrer(digest, size: Int64(bytes.readableBytes), manifest, in: repository)
@@ -93,6 +94,7 @@ extension RegistryStorage {
     /// Reads a manifest by tag or digest.
     public func getManifest(_ reference: Reference, in repository: RepositoryName) async throws -> StoredManifest {
         let digest = try await resolveManifest(reference, in: repository)
+        if let cached = content.manifest(digest) { return cached }
         let bytes: ByteBuffer
         do {
             bytes = try await driver.getContent(StoragePath.blobData(digest).path, maxBytes: Self.maxManifestBytes)
@@ -100,7 +102,9 @@ extension RegistryStorage {
             throw RegistryError(.manifestUnknown, "manifest \(digest) is linked in \(repository) but its content is missing",
                                 detail: ["digest": digest.description])
         }
-        return StoredManifest(digest: digest, mediaType: try await mediaType(of: digest, bytes: bytes), bytes: bytes)
+        let manifest = StoredManifest(digest: digest, mediaType: try await mediaType(of: digest, bytes: bytes), bytes: bytes)
+        content.setManifest(manifest)
+        return manifest
     }
 
     func mediaType(of digest: Digest, bytes: ByteBuffer) async throws -> String {

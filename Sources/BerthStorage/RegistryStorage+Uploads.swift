@@ -83,8 +83,10 @@ extension RegistryStorage {
                 if let length, written > length {
                     throw RegistryError(.sizeInvalid, "chunk is longer than the \(length) bytes its Content-Range or Content-Length announced")
                 }
+                // Hash on this thread while the driver writes on its own: one pass, two cores.
+                async let wrote: Void = writer.write(buffer)
                 buffer.withUnsafeReadableBytes { state.hasher.update($0) }
-                try await writer.write(buffer)
+                try await wrote
             }
             if let length, written != length {
                 throw RegistryError(.sizeInvalid, "chunk has \(written) bytes but its Content-Range or Content-Length announced \(length)")

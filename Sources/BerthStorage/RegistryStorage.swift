@@ -25,6 +25,7 @@ public struct RegistryStorage: Sendable {
     let uploads: UploadCoordinator
     let mediaTypes: MediaTypeCache
     let index: IndexState
+    let content: ContentCache
 
     /// The largest manifest accepted and read back.
     public static let maxManifestBytes = 4 << 20
@@ -35,6 +36,7 @@ public struct RegistryStorage: Sendable {
         self.uploads = UploadCoordinator()
         self.mediaTypes = MediaTypeCache()
         self.index = IndexState()
+        self.content = ContentCache()
     }
 
     /// Reads a link file (`sha256:…`) and parses the digest in it.
@@ -79,6 +81,52 @@ final class MediaTypeCache: Sendable {
         entries.withLock {
             if $0.count >= Self.limit { $0.removeAll(keepingCapacity: true) }
             $0[d] = type
+        }
+    }
+}
+
+/// Content-addressed facts never change: a blob's size, a manifest's bytes and media type. They
+/// are kept in memory (bounded) so hot reads skip storage; only whether a repository links the
+/// content is asked of storage on every request.
+final class ContentCache: Sendable {
+    private struct State {
+        var sizes: [Digest: Int64] = [:]
+        var manifests: [Digest: StoredManifest] = [:]
+        var manifestBytes = 0
+    }
+
+    private let state = Mutex(State())
+    static let sizeLimit = 200_000
+    static let manifestByteLimit = 32 << 20
+
+    func size(_ d: Digest) -> Int64? { state.withLock { $0.sizes[d] } }
+
+    func setSize(_ d: Digest, _ size: Int64) {
+        state.withLock {
+            if $0.sizes.count >= Self.sizeLimit { $0.sizes.removeAll(keepingCapacity: true) }
+            $0.sizes[d] = size
+        }
+    }
+
+    func manifest(_ d: Digest) -> StoredManifest? { state.withLock { $0.manifests[d] } }
+
+    func setManifest(_ m: StoredManifest) {
+        let size = m.bytes.readableBytes
+        guard size <= Self.manifestByteLimit / 64 else { return }
+        state.withLock {
+            if $0.manifestBytes + size > Self.manifestByteLimit {
+                $0.manifests.removeAll(keepingCapacity: true)
+                $0.manifestBytes = 0
+            }
+            if $0.manifests.updateValue(m, forKey: m.digest) == nil { $0.manifestBytes += size }
+        }
+    }
+
+    /// Forgets a digest (when garbage collection removes its content).
+    func forget(_ d: Digest) {
+        state.withLock {
+            $0.sizes[d] = nil
+            if let m = $0.manifests.removeValue(forKey: d) { $0.manifestBytes -= m.bytes.readableBytes }
         }
     }
 }

@@ -1,6 +1,7 @@
 /// The `berth` command line: a thin layer over BerthServer.
 import ArgumentParser
 import BerthServer
+import CBerthSystem
 import Foundation
 import Logging
 
@@ -53,6 +54,8 @@ struct Serve: AsyncParsableCommand {
     var root: String?
 
     func run() async throws {
+        // One malloc arena per thread lets idle memory pile up under load; two are plenty here.
+        _ = berth_limit_malloc_arenas(2)
         let loaded = try loadConfiguration(file: configFile, flags: .init(addr: addr, root: root))
         let config = loaded.configuration
         LoggingSystem.bootstrap { label in
