@@ -18,8 +18,9 @@ public struct FilesystemDriver: StorageDriver {
     public let name = "filesystem"
     public let root: String
     let threadPool: NIOThreadPool
-    /// Size of each read when streaming a file out.
-    static let readChunk = 1 << 20
+    /// Size of each read when streaming a file out: large enough that a pull costs few hops to
+    /// the thread pool, small enough that many parallel pulls hold little memory.
+    public static let readChunk = 512 << 10
 
     public init(root: String, threadPool: NIOThreadPool = .singleton) {
         var root = root

@@ -14,11 +14,13 @@ int berth_start_writeback(int fd, int64_t offset, int64_t length) {
 #endif
 }
 
-int berth_limit_malloc_arenas(int arenas) {
+int berth_tune_malloc(int arenas, int mmap_threshold) {
 #if defined(__linux__) && defined(M_ARENA_MAX)
-    return mallopt(M_ARENA_MAX, arenas);
+    int ok = mallopt(M_ARENA_MAX, arenas);
+    if (mmap_threshold > 0) ok = ok && mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+    return ok;
 #else
-    (void)arenas;
+    (void)arenas; (void)mmap_threshold;
     return 0;
 #endif
 }

@@ -9,7 +9,8 @@
 int berth_start_writeback(int fd, int64_t offset, int64_t length);
 
 /// Limits glibc's malloc arenas (one per thread by default), which bounds the memory a server
-/// with many threads keeps; returns 1 on success.
-int berth_limit_malloc_arenas(int arenas);
+/// with many threads keeps, and, when `mmap_threshold` > 0, fixes the size above which
+/// allocations are mapped instead of letting it slide; returns 1 on success.
+int berth_tune_malloc(int arenas, int mmap_threshold);
 
 #endif
