@@ -99,17 +99,17 @@ public struct FilesystemDriver: StorageDriver {
         }
     }
 
-    public func putContent(_ path: String, _ content: ByteBuffer) async throws {
-        _ = try await writeViaTemporaryFile(path, content, replacing: true)
+    public func putContent(_ path: String, _ content: ByteBuffer, durable: Bool) async throws {
+        _ = try await writeViaTemporaryFile(path, content, replacing: true, durable: durable)
     }
 
     public func putContentIfAbsent(_ path: String, _ content: ByteBuffer) async throws -> Bool {
-        try await writeViaTemporaryFile(path, content, replacing: false)
+        try await writeViaTemporaryFile(path, content, replacing: false, durable: true)
     }
 
     /// Writes a temporary file, fsyncs it, then renames it into place (`replacing`) or links it
     /// there, which fails if the path exists. Returns false in that case.
-    private func writeViaTemporaryFile(_ path: String, _ content: ByteBuffer, replacing: Bool) async throws -> Bool {
+    private func writeViaTemporaryFile(_ path: String, _ content: ByteBuffer, replacing: Bool, durable: Bool) async throws -> Bool {
         let file = try full(path)
         let tmpDir = try full(StoragePath.temporaryDirectory.path)
         return try await blocking {
@@ -122,7 +122,7 @@ public struct FilesystemDriver: StorageDriver {
             guard fd >= 0 else { throw Self.ioError("create", tmp) }
             do {
                 try Self.writeAll(fd: fd, content, path: path)
-                guard fsync(fd) == 0 else { throw Self.ioError("fsync", path) }
+                if durable { guard fsync(fd) == 0 else { throw Self.ioError("fsync", path) } }
                 close(fd)
                 fd = -1
                 if replacing {

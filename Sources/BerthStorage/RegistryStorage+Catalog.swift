@@ -54,7 +54,7 @@ extension RegistryStorage {
                 try await driver.delete(StoragePath.catalogEntry(repository).path)
             }
         }
-        try await driver.putContent(StoragePath.catalogIndexed.path, ByteBuffer())
+        try await driver.putMarker(StoragePath.catalogIndexed.path)
         return repositories.count
     }
 

@@ -38,7 +38,7 @@ extension RegistryStorage {
         }
         guard try await driver.exists(StoragePath.manifestRevisions(repository).path) else {
             if forWrite {
-                try await driver.putContent(StoragePath.repositoryIndexed(repository).path, ByteBuffer())
+                try await driver.putMarker(StoragePath.repositoryIndexed(repository).path)
                 index.setIndexed(repository, true)
             }
             return
@@ -56,7 +56,7 @@ extension RegistryStorage {
         }
         for name in (try? await listTags(in: repository)) ?? [] {
             guard let tag = try? Tag(name), let digest = try? await readLink(.tagCurrentLink(repository, tag)) else { continue }
-            try await driver.putContent(StoragePath.digestTag(repository, digest, tag).path, ByteBuffer())
+            try await driver.putMarker(StoragePath.digestTag(repository, digest, tag).path)
         }
         for digest in try await manifestDigests(in: repository) {
             guard let bytes = try? await driver.getContent(StoragePath.blobData(digest).path, maxBytes: Self.maxManifestBytes),
@@ -64,7 +64,7 @@ extension RegistryStorage {
                                                            contentType: try await mediaType(of: digest, bytes: bytes)) else { continue }
             try await recordReferrer(digest, size: Int64(bytes.readableBytes), manifest, in: repository)
         }
-        try await driver.putContent(StoragePath.repositoryIndexed(repository).path, ByteBuffer())
+        try await driver.putMarker(StoragePath.repositoryIndexed(repository).path)
         index.setIndexed(repository, true)
     }
 
@@ -86,7 +86,7 @@ extension RegistryStorage {
     /// then the old digest's entry goes.
     func moveTag(_ tag: Tag, to digest: Digest, in repository: RepositoryName) async throws {
         let previous = try? await readLink(.tagCurrentLink(repository, tag))
-        try await driver.putContent(StoragePath.digestTag(repository, digest, tag).path, ByteBuffer())
+        try await driver.putMarker(StoragePath.digestTag(repository, digest, tag).path)
         try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
         try await writeLink(.tagCurrentLink(repository, tag), to: digest)
         if let previous, previous != digest {
@@ -121,7 +121,8 @@ extension RegistryStorage {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = try encoder.encode(Self.referrerDescriptor(digest, size: size, manifest))
-        try await driver.putContent(StoragePath.referrer(repository, subject: subject, digest).path, ByteBuffer(bytes: json))
+        // Written before the revision link, whose sync makes it durable too.
+        try await driver.putContent(StoragePath.referrer(repository, subject: subject, digest).path, ByteBuffer(bytes: json), durable: false)
     }
 
     /// Manifests in the repository whose subject is `subject`, optionally only those of one

@@ -51,7 +51,9 @@ public protocol StorageDriver: Sendable {
     /// Reads a whole small object; throws `.tooLarge` past `maxBytes`.
     func getContent(_ path: String, maxBytes: Int) async throws -> ByteBuffer
     /// Stores a small object atomically: readers see the old content or the new, never a part.
-    func putContent(_ path: String, _ content: ByteBuffer) async throws
+    /// `durable` also syncs it to disk before it appears; markers whose loss a later durable
+    /// write covers (on journaling file systems, the next sync commits them too) skip that.
+    func putContent(_ path: String, _ content: ByteBuffer, durable: Bool) async throws
     /// Stores a small object only if nothing is stored at the path yet, atomically with respect
     /// to other processes. Returns false (storing nothing) when the path already exists.
     func putContentIfAbsent(_ path: String, _ content: ByteBuffer) async throws -> Bool
@@ -86,8 +88,18 @@ extension StorageDriver {
 
     public func exists(_ path: String) async throws -> Bool { try await statIfExists(path) != nil }
 
+    /// Stores a small object atomically and durably.
+    public func putContent(_ path: String, _ content: ByteBuffer) async throws {
+        try await putContent(path, content, durable: true)
+    }
+
     public func putContent(_ path: String, string: String) async throws {
-        try await putContent(path, ByteBuffer(string: string))
+        try await putContent(path, ByteBuffer(string: string), durable: true)
+    }
+
+    /// An empty marker file, atomically but without a sync of its own.
+    public func putMarker(_ path: String) async throws {
+        try await putContent(path, ByteBuffer(), durable: false)
     }
 
     public func getString(_ path: String, maxBytes: Int = 4096) async throws -> String {
