@@ -16,7 +16,7 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     let storage = try await openStorage(config)
     let root = absolutePath(config.rootDirectory)
-    _ = try await storage.ensureCatalog(logger: logger)
+
     let secret: String
     if let configured = config.httpSecret {
         secret = configured
@@ -33,6 +33,7 @@ public func buildApplication(
     var logger = logger
     for (k, v) in config.logFields { logger[metadataKey: k] = "\(v)" }
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
+    let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
     logger.info("starting Berth", metadata: [
         "addr": "\(config.httpAddress)", "storage": "filesystem", "root": "\(root)", "delete": "\(config.deleteEnabled)",
     ])
@@ -43,7 +44,7 @@ public func buildApplication(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,
             reuseAddress: true),
-        services: [purger],
+        services: [purger, catalogBuilder],
         onServerRunning: onServerRunning,
         logger: logger)
 }

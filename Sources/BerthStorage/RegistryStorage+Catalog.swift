@@ -10,7 +10,7 @@ extension RegistryStorage {
     func addToCatalog(_ repository: RepositoryName) async throws {
         let entry = StoragePath.catalogEntry(repository).path
         if try await driver.exists(entry) { return }
-        _ = try await driver.putContentIfAbsent(entry, ByteBuffer())
+        try await driver.putMarker(entry)
     }
 
     /// Removes a repository from the catalog when its last manifest is gone.
@@ -19,8 +19,13 @@ extension RegistryStorage {
         try await driver.delete(StoragePath.catalogEntry(repository).path)
     }
 
-    /// All catalogued repository names, sorted.
+    /// All catalogued repository names, sorted. Builds the catalog first if it was never built
+    /// (start-up builds it in the background; a request that comes first waits for it).
     public func catalog() async throws -> [String] {
+        if !index.catalogBuilt, try await !driver.exists(StoragePath.catalogIndexed.path) {
+            try await rebuildCatalog()
+        }
+        index.catalogBuilt = true
         do {
             return try await index.listings.sortedNames(driver, StoragePath.catalog.path) {
                 StoragePath.repositoryName(catalogFileName: $0)?.value

@@ -7,7 +7,14 @@ import Synchronization
 /// every request. Losing it only costs a `stat` again.
 final class IndexState: Sendable {
     private let indexed = Mutex<Set<RepositoryName>>([])
+    private let catalogBuiltFlag = Mutex(false)
     let listings = ListingCache()
+
+    /// Whether this process has seen the catalog built (it never becomes unbuilt).
+    var catalogBuilt: Bool {
+        get { catalogBuiltFlag.withLock { $0 } }
+        set { catalogBuiltFlag.withLock { $0 = newValue } }
+    }
     static let limit = 100_000
 
     func isIndexed(_ n: RepositoryName) -> Bool { indexed.withLock { $0.contains(n) } }
