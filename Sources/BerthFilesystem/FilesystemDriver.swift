@@ -2,7 +2,7 @@
 import BerthStorage
 import CBerthSystem
 import Foundation
-import NIOCore
+@_spi(CustomByteBufferAllocator) import NIOCore
 import NIOPosix
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +20,11 @@ public struct FilesystemDriver: StorageDriver {
     let threadPool: NIOThreadPool
     /// Size of each read when streaming a file out: large enough that a pull costs few hops to
     /// the thread pool, small enough that many parallel pulls hold little memory.
-    public static let readChunk = 512 << 10
+    public static let readChunk = Int(BERTH_POOL_BLOCK)
+    /// Streaming buffers come from a pool of mapped blocks, not the malloc heap (see CBerthSystem).
+    static let readAllocator = ByteBufferAllocator(
+        allocate: berth_pool_allocate, reallocate: berth_pool_reallocate,
+        deallocate: berth_pool_deallocate, copy: berth_pool_copy)
 
     public init(root: String, threadPool: NIOThreadPool = .singleton) {
         var root = root
@@ -230,7 +234,7 @@ public struct FilesystemDriver: StorageDriver {
             let count = Int(min(Int64(Self.readChunk), end - offset))
             let start = offset
             let chunk = try await blocking { () throws -> ByteBuffer in
-                var buffer = ByteBufferAllocator().buffer(capacity: count)
+                var buffer = Self.readAllocator.buffer(capacity: count)
                 try Self.readFully(fd: fd, into: &buffer, count: count, offset: start, path: path)
                 return buffer
             }

@@ -1,4 +1,4 @@
-import BerthFilesystem
+@testable import BerthFilesystem
 import BerthStorage
 import Foundation
 import NIOCore
@@ -165,5 +165,26 @@ final class FilesystemDriverDeleteTests: XCTestCase {
         try FileManager.default.removeItem(atPath: root + "/berth/tmp")
         try await driver.delete("/a")
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/a"))
+    }
+}
+
+final class ReadBufferPoolTests: XCTestCase {
+    /// Pooled blocks behave as ordinary ByteBuffer storage: reused, grown (moved out of the pool)
+    /// and copied without losing a byte.
+    func testPooledBuffersKeepTheirContentWhenGrownAndReused() {
+        let allocator = FilesystemDriver.readAllocator
+        for round in 0..<4 {
+            var buffer = allocator.buffer(capacity: FilesystemDriver.readChunk)
+            let bytes = (0..<FilesystemDriver.readChunk).map { UInt8(truncatingIfNeeded: $0 &+ round) }
+            buffer.writeBytes(bytes)
+            let copy = buffer  // shares storage until written
+            buffer.writeBytes([1, 2, 3])  // grows: a pooled block is reallocated
+            XCTAssertEqual(Array(buffer.readableBytesView.prefix(bytes.count)), bytes)
+            XCTAssertEqual(Array(buffer.readableBytesView.suffix(3)), [1, 2, 3])
+            XCTAssertEqual(Array(copy.readableBytesView), bytes)
+        }
+        var small = allocator.buffer(capacity: 100)  // not a pool size: plain malloc
+        small.writeString(String(repeating: "x", count: 5000))
+        XCTAssertEqual(small.readableBytes, 5000)
     }
 }

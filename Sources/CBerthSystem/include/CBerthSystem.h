@@ -2,6 +2,7 @@
 #ifndef CBERTH_SYSTEM_H
 #define CBERTH_SYSTEM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /// Starts writeback of a file range without waiting for it (sync_file_range, SYNC_FILE_RANGE_WRITE).
@@ -12,5 +13,15 @@ int berth_start_writeback(int fd, int64_t offset, int64_t length);
 /// with many threads keeps, and, when `mmap_threshold` > 0, fixes the size above which
 /// allocations are mapped instead of letting it slide; returns 1 on success.
 int berth_tune_malloc(int arenas, int mmap_threshold);
+
+/// A pool of mapped 512 KiB blocks for the buffers that stream blobs out. Blocks are reused
+/// (no page faults per buffer) and never come from the malloc heap, which otherwise grows with
+/// every freed transfer buffer under parallel pulls; at most 16 MiB of free blocks are kept.
+/// Other sizes fall through to malloc. Signatures match NIO's custom ByteBuffer allocator.
+#define BERTH_POOL_BLOCK (512 * 1024)
+void *_Nullable berth_pool_allocate(size_t size);
+void *_Nullable berth_pool_reallocate(void *_Nullable ptr, size_t old_size, size_t new_size);
+void berth_pool_deallocate(void *_Nonnull ptr);
+void berth_pool_copy(void *_Nonnull dst, const void *_Nonnull src, size_t count);
 
 #endif
