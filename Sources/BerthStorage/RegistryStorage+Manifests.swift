@@ -53,15 +53,18 @@ extension RegistryStorage {
     private func checkReferences(of manifest: ParsedManifest, in repository: RepositoryName) async throws {
         let required = validation.requireLayers ? manifest.requiredBlobs : manifest.config.map { [$0] } ?? []
         for descriptor in required {
-            let linked = try await isBlobLinked(descriptor.digest, in: repository)
-            guard linked, let info = try await driver.statIfExists(StoragePath.blobData(descriptor.digest).path) else {
+            // The same check a blob HEAD makes (link, then size from the cache or storage).
+            let size: Int64
+            do {
+                size = try await blobSize(descriptor.digest, in: repository)
+            } catch let error as RegistryError where error.code == .blobUnknown {
                 throw RegistryError(.manifestBlobUnknown,
                                     "manifest references blob \(descriptor.digest), which is not in repository \(repository): push the blob first",
                                     detail: ["digest": descriptor.digest.description])
             }
-            guard info.size == descriptor.size else {
+            guard size == descriptor.size else {
                 throw RegistryError(.manifestInvalid,
-                                    "descriptor of \(descriptor.digest) says \(descriptor.size) bytes but the stored blob has \(info.size)",
+                                    "descriptor of \(descriptor.digest) says \(descriptor.size) bytes but the stored blob has \(size)",
                                     detail: ["digest": descriptor.digest.description])
             }
         }
