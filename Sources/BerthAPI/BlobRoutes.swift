@@ -1,5 +1,6 @@
 import BerthCore
 import BerthStorage
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -37,6 +38,22 @@ struct BlobRoutes {
         if head || length == 0 {
             return Response(status: status, headers: headers)
         }
+        let start = range?.lowerBound ?? 0
+        if request.headers[ZeroCopyFiles.capabilityHeader] == ZeroCopyFiles.shared.key,
+           let file = api.storage.blobLocalFile(digest),
+           let descriptor = Self.openForSending(file, end: start + length) {
+            let body = ResponseBody(contentLength: Int(length)) { writer in
+                let (id, marker) = ZeroCopyFiles.shared.register(descriptor: descriptor, offset: start, length: length)
+                do {
+                    try await writer.write(marker)
+                } catch {
+                    ZeroCopyFiles.shared.cancel(id)
+                    throw error
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: status, headers: headers, body: body)
+        }
         let storage = api.storage
         let range_ = range
         let body = ResponseBody(contentLength: Int(length)) { writer in
@@ -44,6 +61,19 @@ struct BlobRoutes {
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)
+    }
+
+    /// Opens a blob file for a zero-copy send, checking it holds at least `end` bytes; nil
+    /// (and the ordinary streamed path) on any failure.
+    private static func openForSending(_ path: String, end: Int64) -> Int32? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        var st = stat()
+        guard fstat(fd, &st) == 0, Int64(st.st_size) >= end else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 
     func delete(name: String, digest digestString: String) async throws -> Response {

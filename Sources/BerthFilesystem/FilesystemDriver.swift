@@ -243,6 +243,8 @@ public struct FilesystemDriver: StorageDriver {
         }
     }
 
+    public func localFile(_ path: String) -> String? { try? full(path) }
+
     public func writer(_ path: String, append: Bool) async throws -> any StorageWriter {
         let file = try full(path)
         let fd = try await blocking { () throws -> Int32 in
@@ -323,36 +325,62 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
 
     var size: Int64 { written }
 
+    /// The write still running on the thread pool. Each `write` hands its buffer over and returns,
+    /// so the caller receives and hashes the next piece while the kernel copies this one; at most
+    /// one write is in flight, which bounds memory to two buffers per writer. Its error surfaces
+    /// at the next call.
+    private var inFlight: Task<Void, any Error>?
+
+    private func settle() async throws {
+        guard let task = inFlight else { return }
+        inFlight = nil
+        try await task.value
+    }
+
     func write(_ buffer: ByteBuffer) async throws {
+        try await settle()
         let fd = self.fd
         let path = self.path
         let end = written + Int64(buffer.readableBytes)
         let flushFrom = flushedTo
         let flush = end - flushFrom >= Self.writebackInterval
-        try await driver.blocking {
-            try FilesystemDriver.writeAll(fd: fd, buffer, path: path)
-            if flush {
-                // Start writeback of what is complete; does not wait for it.
-                _ = berth_start_writeback(fd, flushFrom, end - flushFrom)
+        let driver = self.driver
+        inFlight = Task { [self] in
+            try await driver.blocking {
+                try FilesystemDriver.writeAll(fd: fd, buffer, path: path)
+                if flush {
+                    // Start writeback of what is complete; does not wait for it.
+                    _ = berth_start_writeback(fd, flushFrom, end - flushFrom)
+                }
             }
+            // Holding the writer until here keeps `deinit` from closing the descriptor (whose
+            // number could then be reused) while the write runs.
+            withExtendedLifetime(self) {}
         }
         written = end
         if flush { flushedTo = end }
     }
 
     func truncate(to size: Int64) async throws {
+        try? await settle()  // a failed write is what is being undone
         let fd = self.fd
         let path = self.path
         try await driver.blocking {
             guard ftruncate(fd, off_t(size)) == 0 else { throw FilesystemDriver.ioError("truncate", path) }
+            // Writers opened without O_APPEND continue at the new end, not past a hole.
+            guard lseek(fd, off_t(size), SEEK_SET) >= 0 else { throw FilesystemDriver.ioError("seek", path) }
         }
         written = size
+        flushedTo = min(flushedTo, size)
     }
 
     func close() async throws {
         guard fd >= 0 else { return }
-        Glibc.close(fd)
-        fd = -1
+        defer {
+            Glibc.close(fd)
+            fd = -1
+        }
+        try await settle()
     }
 }
 

@@ -39,7 +39,7 @@ public func buildApplication(
     ])
     return Application(
         responder: api,
-        server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionTuningHandler()])),
+        server: .berthHTTP1(),
         configuration: .init(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,

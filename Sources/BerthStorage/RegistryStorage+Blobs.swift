@@ -28,6 +28,11 @@ extension RegistryStorage {
         try await driver.read(StoragePath.blobData(digest).path, range: range, body)
     }
 
+    /// The local file holding a blob's content, when the driver keeps blobs as local files.
+    public func blobLocalFile(_ digest: Digest) -> String? {
+        driver.localFile(StoragePath.blobData(digest).path)
+    }
+
     /// Links a blob of `source` (of any repository when nil) into `target` (cross-repository
     /// mount). Returns its size, or nil when the blob is not there (the caller then starts an
     /// ordinary upload).

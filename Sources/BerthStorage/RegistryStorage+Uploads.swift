@@ -190,7 +190,7 @@ extension RegistryStorage {
     }
 
     /// Upload data reaches the driver in writes of at least this size (except the last).
-    static let writeBatch = 512 << 10
+    static let writeBatch = 256 << 10
 
     /// The `Range` header value for an upload holding `offset` bytes (`0-0` when empty, as
     /// clients of the reference registry expect).

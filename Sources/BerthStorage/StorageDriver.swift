@@ -68,6 +68,9 @@ public protocol StorageDriver: Sendable {
     func move(from source: String, to destination: String) async throws
     /// Deletes an object or a whole directory tree; deleting nothing is not an error.
     func delete(_ path: String) async throws
+    /// Where the object lives on the local file system, for drivers that keep objects as plain
+    /// files (blob GETs then send them with `sendfile(2)`); nil for every other driver.
+    func localFile(_ path: String) -> String?
 }
 
 /// An open object being written. Used by one task at a time.
@@ -81,6 +84,8 @@ public protocol StorageWriter: Sendable {
 }
 
 extension StorageDriver {
+    public func localFile(_ path: String) -> String? { nil }
+
     /// `stat`, with "not found" as nil.
     public func statIfExists(_ path: String) async throws -> FileInfo? {
         do { return try await stat(path) } catch StorageDriverError.notFound { return nil }

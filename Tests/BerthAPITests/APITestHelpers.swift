@@ -17,11 +17,13 @@ enum Registry {
     /// Builds the real Berth application on a fresh temporary root directory, runs `body` against
     /// it through HummingbirdTesting's router framework, and removes the directory afterwards.
     /// `root`, when given, is used instead (and left in place: the caller owns it), so several
-    /// runs can share one storage as restarts would; `configure` adjusts the configuration.
+    /// runs can share one storage as restarts would; `configure` adjusts the configuration;
+    /// `framework: .live` runs a real server on loopback (with Berth's channel handlers).
     static func run<T: Sendable>(
         deleteEnabled: Bool = false,
         root givenRoot: String? = nil,
         configure: (inout BerthConfiguration) -> Void = { _ in },
+        framework: TestingSetup = .router,
         _ body: @Sendable (Client) async throws -> T
     ) async throws -> T {
         let root = givenRoot ?? FileManager.default.temporaryDirectory
@@ -41,7 +43,7 @@ enum Registry {
         var logger = Logger(label: "berth-api-tests")
         logger.logLevel = .error
         let app = try await BerthServer.buildApplication(config, logger: logger)
-        return try await app.test(.router, body)
+        return try await app.test(framework, body)
     }
 }
 

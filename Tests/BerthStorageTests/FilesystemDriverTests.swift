@@ -113,6 +113,50 @@ final class FilesystemDriverTests: XCTestCase {
         XCTAssertEqual(v7, "abcde")
     }
 
+    /// Writes run one behind the caller: many writes land in order, and `close` waits for the last.
+    func testWriteBehindKeepsOrderAndCloseWaitsForTheLastWrite() async throws {
+        let (driver, root) = try await makeDriver()
+        let writer = try await driver.writer("/big", append: false)
+        var expected = [UInt8]()
+        for i in 0..<200 {
+            let piece = [UInt8](repeating: UInt8(i % 251), count: 1000 + i * 37)
+            expected += piece
+            try await writer.write(ByteBuffer(bytes: piece))
+        }
+        try await writer.close()
+        XCTAssertEqual(Array(FileManager.default.contents(atPath: root + "/big") ?? Data()), expected)
+    }
+
+    /// A truncate right after a write undoes that write too (it waits for it first).
+    func testTruncateAfterAPendingWriteRemovesIt() async throws {
+        let (driver, root) = try await makeDriver()
+        let writer = try await driver.writer("/t", append: false)
+        try await writer.write(ByteBuffer(string: "keep"))
+        try await writer.write(ByteBuffer(bytes: [UInt8](repeating: 1, count: 4 << 20)))
+        try await writer.truncate(to: 4)
+        try await writer.write(ByteBuffer(string: "+more"))
+        try await writer.close()
+        let stored = FileManager.default.contents(atPath: root + "/t") ?? Data()
+        XCTAssertEqual(stored.count, 9)
+        XCTAssertTrue(stored == Data("keep+more".utf8), "content differs from keep+more")
+    }
+
+    /// A failed write surfaces at the next call (here `close`), never silently.
+    func testAFailedWriteIsReportedLater() async throws {
+        let (driver, _) = try await makeDriver()
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { throw XCTSkip("no /dev/full") }
+        let full = FilesystemDriver(root: "/dev")
+        let writer = try await full.writer("/full", append: true)
+        try? await writer.write(ByteBuffer(string: "x"))
+        do {
+            try await writer.close()
+            XCTFail("writing to /dev/full did not fail")
+        } catch {
+            XCTAssertTrue("\(error)".contains("No space"), "\(error)")
+        }
+        _ = driver
+    }
+
     func testMoveReplacesAtomically() async throws {
         let (driver, _) = try await makeDriver()
         try await driver.putContent("/src/data", string: "new")
