@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Pure OCI model: digests, names, references, media types, manifests, error codes.
@@ -47,12 +50,24 @@ let package = Package(
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
             ]
         ),
+        // Authentication (htpasswd, bearer tokens) and access rules.
+        .target(
+            name: "BerthAuth",
+            dependencies: [
+                "BerthCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // OCI Distribution HTTP API on Hummingbird.
         .target(
             name: "BerthAPI",
             dependencies: [
                 "BerthCore",
                 "BerthStorage",
+                "BerthAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,8 +82,11 @@ let package = Package(
                 "BerthStorage",
                 "BerthFilesystem",
                 "BerthAPI",
+                "BerthAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -85,6 +103,7 @@ let package = Package(
             name: "berth",
             dependencies: [
                 "BerthServer",
+                "BerthAuth",
                 "CBerthSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,17 +118,18 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
+        .testTarget(name: "BerthAuthTests", dependencies: ["BerthAuth", .product(name: "JWTKit", package: "jwt-kit")]),
         .testTarget(name: "BerthStorageTests", dependencies: ["BerthStorage", "BerthFilesystem"]),
         .testTarget(
             name: "BerthAPITests",
             dependencies: [
-                "BerthAPI", "BerthServer",
+                "BerthAPI", "BerthServer", "BerthAuth",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "BerthServerTests", dependencies: ["BerthServer"]),
+        .testTarget(name: "BerthServerTests", dependencies: ["BerthServer", "BerthAuth"]),
         .testTarget(
             name: "BerthIntegrationTests",
             dependencies: [

@@ -1,3 +1,4 @@
+import BerthAuth
 import BerthCore
 import BerthStorage
 import Foundation
@@ -12,10 +13,17 @@ public struct APISettings: Sendable {
     public var deleteEnabled: Bool
     /// Headers added to every response (`http.headers`).
     public var extraHeaders: [(String, String)]
+    /// `storage.maintenance.readonly.enabled`: pushes and deletes are refused.
+    public var readOnly: Bool
+    /// Per-client request and byte limits (`http.ratelimit`); nil: none.
+    public var rateLimiter: RateLimiter?
 
-    public init(deleteEnabled: Bool = false, extraHeaders: [(String, String)] = []) {
+    public init(deleteEnabled: Bool = false, extraHeaders: [(String, String)] = [], readOnly: Bool = false,
+                rateLimiter: RateLimiter? = nil) {
         self.deleteEnabled = deleteEnabled
         self.extraHeaders = extraHeaders
+        self.readOnly = readOnly
+        self.rateLimiter = rateLimiter
     }
 }
 
@@ -27,12 +35,14 @@ public struct RegistryAPI: HTTPResponder {
     let storage: RegistryStorage
     let signer: UploadStateSigner
     let settings: APISettings
+    let access: AccessControl
     let extraHeaders: HTTPFields
 
-    public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings) {
+    public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open) {
         self.storage = storage
         self.signer = signer
         self.settings = settings
+        self.access = access
         var fields = HTTPFields()
         for (name, value) in settings.extraHeaders {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
@@ -58,6 +68,16 @@ public struct RegistryAPI: HTTPResponder {
         guard let route = Route(path: request.uri.path) else {
             throw RegistryError(.notFound, "no such endpoint: \(request.method) \(request.uri.path.prefix(200)); the API lives under /v2/")
         }
+        let identity = try await authorize(route, request, context: context)
+        let response = try await handle(route, request, identity: identity)
+        if let limiter = settings.rateLimiter, let length = response.headers[.contentLength].flatMap({ Int64($0) }),
+           request.method != .head {
+            limiter.charge(client: clientKey(identity, context), bytes: length)
+        }
+        return response
+    }
+
+    private func handle(_ route: Route, _ request: Request, identity: Identity) async throws -> Response {
         let method = request.method
         switch (route, method) {
         case (.base, .get), (.base, .head):
@@ -68,7 +88,7 @@ public struct RegistryAPI: HTTPResponder {
         case (.blob(let name, let digest), .delete):
             return try await BlobRoutes(api: self).delete(name: name, digest: digest)
         case (.uploads(let name), .post):
-            return try await UploadRoutes(api: self).start(request, name: name)
+            return try await UploadRoutes(api: self).start(request, name: name, identity: identity)
         case (.upload(let name, let id), .patch):
             return try await UploadRoutes(api: self).patch(request, name: name, id: id)
         case (.upload(let name, let id), .put):
@@ -88,7 +108,7 @@ public struct RegistryAPI: HTTPResponder {
         case (.referrers(let name, let digest), .get), (.referrers(let name, let digest), .head):
             return try await ReferrerRoutes(api: self).list(request, name: name, digest: digest, head: method == .head)
         case (.catalog, .get), (.catalog, .head):
-            return try await TagRoutes(api: self).catalog(request, head: method == .head)
+            return try await TagRoutes(api: self).catalog(request, head: method == .head, identity: identity)
         default:
             var error = RegistryError(.unsupported, "method \(method) is not allowed on \(request.uri.path.prefix(200)); allowed: \(route.allowedMethods.joined(separator: ", "))")
             error.headers["Allow"] = route.allowedMethods.joined(separator: ", ")

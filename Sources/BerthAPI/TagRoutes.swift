@@ -1,3 +1,4 @@
+import BerthAuth
 import BerthCore
 import BerthStorage
 import Foundation
@@ -18,9 +19,12 @@ struct TagRoutes {
         var repositories: [String]
     }
 
-    func catalog(_ request: Request, head: Bool) async throws -> Response {
+    /// The repositories `identity` may pull, paginated.
+    func catalog(_ request: Request, head: Bool, identity: Identity) async throws -> Response {
         let limit = try Self.limit(request)
-        let page = Page.of(try await api.storage.catalog(), after: request.query("last"), limit: limit)
+        var names = try await api.storage.catalog()
+        if !api.access.isOpen { names = names.filter { api.access.listsInCatalog(identity, repository: $0) } }
+        let page = Page.of(names, after: request.query("last"), limit: limit)
         var headers: HTTPFields = [.contentType: "application/json"]
         if page.hasMore, let limit, let last = page.names.last {
             headers[.link] = Self.nextLink("/v2/_catalog", n: limit, last: last)

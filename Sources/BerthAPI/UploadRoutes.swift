@@ -1,3 +1,4 @@
+import BerthAuth
 import BerthCore
 import BerthStorage
 import HTTPTypes
@@ -9,13 +10,17 @@ import NIOCore
 struct UploadRoutes {
     let api: RegistryAPI
 
-    func start(_ request: Request, name: String) async throws -> Response {
+    func start(_ request: Request, name: String, identity: Identity) async throws -> Response {
         let repository = try api.repository(name)
         if let mount = request.query("mount") {
             let digest = try Digest(parsing: mount)
-            // Without `from`, any copy of the blob in this registry may be mounted (OCI 1.1).
+            // Without `from`, any copy of the blob in this registry may be mounted (OCI 1.1) when
+            // everyone may pull everything; with access control only a source the caller may pull
+            // is used, and otherwise the answer is an ordinary session, revealing nothing.
             let source = try request.query("from").map { try RepositoryName($0) }
-            if try await api.storage.mountBlob(digest, from: source, into: repository) != nil {
+            let mayRead = api.access.isOpen
+                || source.map { api.access.actions(identity, repository: $0.value).contains(.pull) } ?? false
+            if mayRead, try await api.storage.mountBlob(digest, from: source, into: repository) != nil {
                 return created(repository, digest)
             }
             // Not mountable: fall back to an ordinary upload session, as the spec asks.

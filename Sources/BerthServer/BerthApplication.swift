@@ -1,4 +1,5 @@
 import BerthAPI
+import BerthAuth
 import BerthFilesystem
 import BerthStorage
 import Foundation
@@ -25,11 +26,19 @@ public func buildApplication(
         logger.info("http.secret is not set: using the key kept in storage; set http.secret on every node when several processes share this storage",
                     metadata: ["path": "\(root)\(StoragePath.httpSecret.path)"])
     }
+    let access = try makeAccessControl(config, logger: logger)
+    let limits = config.rateLimit
     let api = RegistryAPI(
         storage: storage,
         signer: UploadStateSigner(secret: secret),
         settings: APISettings(deleteEnabled: config.deleteEnabled,
-                              extraHeaders: config.httpHeaders.map { ($0.name, $0.value) }))
+                              extraHeaders: config.httpHeaders.map { ($0.name, $0.value) },
+                              readOnly: config.readOnly,
+                              rateLimiter: limits.isEnabled
+                                  ? RateLimiter(requestsPerSecond: limits.requestsPerSecond, burst: limits.burst,
+                                                bytesPerSecond: limits.bytesPerSecond)
+                                  : nil),
+        access: access)
     var logger = logger
     for (k, v) in config.logFields { logger[metadataKey: k] = "\(v)" }
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
@@ -47,6 +56,29 @@ public func buildApplication(
         services: [purger, catalogBuilder],
         onServerRunning: onServerRunning,
         logger: logger)
+}
+
+/// Who may do what, from `auth` and `access`.
+func makeAccessControl(_ config: BerthConfiguration, logger: Logger) throws -> AccessControl {
+    if config.tls != nil {
+        throw ConfigurationError(problems: ["http.tls is not served by this build yet; terminate TLS in a proxy in front of Berth"])
+    }
+    switch config.auth.mode {
+    case .none:
+        return .open
+    case .htpasswd(let realm, let path):
+        let file: HtpasswdFile
+        do { file = try HtpasswdFile(path: path) } catch {
+            throw ConfigurationError(problems: ["auth.htpasswd.path: \(error)"])
+        }
+        if file.users.isEmpty {
+            logger.warning("the htpasswd file has no users: every request will be refused until users are added",
+                           metadata: ["path": "\(path)"])
+        }
+        return AccessControl(mode: .htpasswd(realm: realm, file: file), rules: config.auth.rules, logger: logger)
+    case .token, .tokenService:
+        throw ConfigurationError(problems: ["token authentication is not enforced by this build yet; use auth.htpasswd"])
+    }
 }
 
 /// The storage a configuration names, checked to be usable.

@@ -26,6 +26,14 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var uploadPurging = UploadPurging()
     /// `validation.manifests`: whether pushed manifests must reference only stored content.
     public var manifestValidation = RegistryStorage.ManifestValidation()
+    /// `storage.maintenance.readonly.enabled`: refuse writes, keep serving pulls.
+    public var readOnly = false
+    /// `http.tls`; nil: plain HTTP.
+    public var tls: TLSSettings?
+    /// `auth`, `auth.groups` and `access`.
+    public var auth = AuthSettings()
+    /// `http.ratelimit`.
+    public var rateLimit = RateLimitSettings()
 
     public init() {}
 
@@ -55,7 +63,9 @@ public struct BerthConfiguration: Sendable, Equatable {
             "storage.maintenance.uploadpurging.dryrun: \(uploadPurging.dryRun)",
             "validation.manifests.indexes.platforms: \(manifestValidation.requireIndexChildren ? "all" : "none")",
             "validation.manifests.layers: \(manifestValidation.requireLayers ? "all" : "none")",
+            "storage.maintenance.readonly.enabled: \(readOnly)",
         ]
+        lines += describeSecurity()
         return lines
     }
 }

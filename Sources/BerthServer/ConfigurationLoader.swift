@@ -90,8 +90,13 @@ public struct ConfigurationLoader {
         "http.host": .ignored("Berth returns relative Location URLs, so http.host is not needed"),
         "http.relativeurls": .ignored("Berth always returns relative Location URLs"),
         "http.prefix": .value, "http.draintimeout": .value,
-        "http.http2": .ignored("HTTP/2 settings apply with TLS, which this version does not serve yet"),
-        "http.tls": .unsupported("TLS (http.tls) is not supported by this version of Berth yet; terminate TLS in a proxy in front of it"),
+        "http.http2": .ignored("HTTP/2 is offered by ALPN whenever TLS is on; http.http2 settings have no effect"),
+        "http.tls": .section, "http.tls.certificate": .value, "http.tls.key": .value, "http.tls.clientcas": .value,
+        "http.tls.minimumtls": .value,
+        "http.tls.ciphersuites": .ignored("Berth uses the TLS library's secure default cipher suites"),
+        "http.tls.letsencrypt": .unsupported("Let's Encrypt (http.tls.letsencrypt) is not supported; give http.tls.certificate and key"),
+        "http.ratelimit": .section, "http.ratelimit.requestspersecond": .value, "http.ratelimit.burst": .value,
+        "http.ratelimit.bytespersecond": .value,
         "http.debug": .unsupported("the debug server (http.debug, metrics) is not supported by this version of Berth yet"),
         "storage": .section,
         "storage.filesystem": .section, "storage.filesystem.rootdirectory": .value,
@@ -111,7 +116,18 @@ public struct ConfigurationLoader {
         "storage.swift": .unsupported("the swift storage driver is not supported; use storage.filesystem"),
         "storage.oss": .unsupported("the oss storage driver is not supported; use storage.filesystem"),
         "storage.inmemory": .unsupported("the inmemory storage driver is not supported; use storage.filesystem"),
-        "auth": .unsupported("authentication (auth) is not supported by this version of Berth yet; refusing to start without the access control the configuration asks for"),
+        "auth": .section,
+        "auth.htpasswd": .section, "auth.htpasswd.realm": .value, "auth.htpasswd.path": .value,
+        "auth.token": .section, "auth.token.realm": .value, "auth.token.service": .value, "auth.token.issuer": .value,
+        "auth.token.rootcertbundle": .value, "auth.token.jwks": .value, "auth.token.signingalgorithms": .value,
+        "auth.token.autoredirect": .ignored("auth.token.autoredirect has no effect in Berth"),
+        "auth.tokenservice": .section, "auth.tokenservice.realm": .value, "auth.tokenservice.service": .value,
+        "auth.tokenservice.issuer": .value, "auth.tokenservice.signingkey": .value, "auth.tokenservice.htpasswd": .value,
+        "auth.tokenservice.expiration": .value, "auth.tokenservice.refreshexpiration": .value,
+        "auth.tokenservice.anonymous": .value,
+        "auth.groups": .map,
+        "auth.silly": .unsupported("silly auth is a test mode of the reference registry; use auth.htpasswd or auth.tokenservice"),
+        "access": .value,
         "notifications": .unsupported("notifications (webhooks) are not supported by this version of Berth yet"),
         "proxy": .unsupported("pull-through caching (proxy) is not supported by this version of Berth yet"),
         "redis": .unsupported("redis is not supported by this version of Berth"),
@@ -151,7 +167,6 @@ public struct ConfigurationLoader {
             case .value?, .map?:
                 break
             case .unsupported(let why)?:
-                if full == "storage.maintenance.readonly" { break }
                 problems.append("\(full): \(why)")
             case .ignored(let why)?:
                 warnings.append("\(full): \(why)")
@@ -224,9 +239,8 @@ public struct ConfigurationLoader {
         case let other?:
             problems.append("validation.manifests.layers \(other) is not one of all (every layer must be pushed first) or none (sparse images)")
         }
-        if let v = bool(tree, "storage.maintenance.readonly.enabled"), v {
-            problems.append("storage.maintenance.readonly is not supported by this version of Berth yet")
-        }
+        if let v = bool(tree, "storage.maintenance.readonly.enabled") { c.readOnly = v }
+        buildSecurity(tree, &c)
         if let v = bool(tree, "storage.maintenance.uploadpurging.enabled") { c.uploadPurging.enabled = v }
         if let v = bool(tree, "storage.maintenance.uploadpurging.dryrun") { c.uploadPurging.dryRun = v }
         if let v = duration(tree, "storage.maintenance.uploadpurging.age") { c.uploadPurging.age = v }

@@ -31,7 +31,8 @@ struct BerthHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 withErrorHandling: false,  // Hummingbird answers errors
                 withOutboundHeaderValidation: false,  // HTTP types validate
                 withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: .init())
+                withDecoderLimitConfiguration: HeaderLimits.decoderConfiguration)
+            try pipeline.addHandler(RequestHeadErrorHandler())
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandler(ConnectionTuningHandler(zeroCopy: zeroCopy))
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout.map { .init($0) }, logger: logger))

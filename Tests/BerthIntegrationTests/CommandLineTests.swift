@@ -75,10 +75,16 @@ final class CommandLineTests: IntegrationTestCase {
     func testServeRefusesWhatItCannotHonour() async throws {
         let dir = try temporaryDirectory("cli-serve")
         let config = dir.appendingPathComponent("auth.yml")
-        try "version: 0.1\nauth:\n  htpasswd:\n    realm: r\n    path: /etc/htpasswd\n".write(to: config, atomically: true, encoding: .utf8)
+        try "version: 0.1\nstorage:\n  s3:\n    bucket: b\n".write(to: config, atomically: true, encoding: .utf8)
         let refused = try await run(["serve", config.path, "--addr", "127.0.0.1:\(try freeLoopbackPort())"])
         XCTAssertEqual(refused.status, 2)
-        XCTAssertTrue(refused.stderr.contains("auth"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("storage.s3"), refused.stderr)
+        // An htpasswd file that is missing stops the start with its path named.
+        let missing = dir.appendingPathComponent("missing-htpasswd").path
+        try "version: 0.1\nauth:\n  htpasswd:\n    realm: r\n    path: \(missing)\n".write(to: config, atomically: true, encoding: .utf8)
+        let noUsers = try await run(["serve", config.path, "--addr", "127.0.0.1:\(try freeLoopbackPort())", "--root", dir.path])
+        XCTAssertEqual(noUsers.status, 2)
+        XCTAssertTrue(noUsers.stderr.contains(missing), noUsers.stderr)
         let badFlag = try await run(["serve", "--addr", "127.0.0.1:notaport", "--root", dir.path])
         XCTAssertEqual(badFlag.status, 2)
         XCTAssertTrue(badFlag.stderr.contains("http.addr"), badFlag.stderr)

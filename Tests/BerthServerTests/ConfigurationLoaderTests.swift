@@ -1,4 +1,5 @@
 @testable import BerthServer
+import BerthAuth
 import Foundation
 import XCTest
 
@@ -101,10 +102,54 @@ final class ConfigurationLoaderTests: XCTestCase {
 
     func testKeysBerthCannotHonourAreErrors() {
         XCTAssertTrue(problems("storage:\n  s3:\n    bucket: b\n").contains { $0.hasPrefix("storage.s3:") })
-        XCTAssertTrue(problems("auth:\n  htpasswd:\n    realm: r\n    path: /p\n").contains { $0.hasPrefix("auth:") })
-        XCTAssertTrue(problems("http:\n  tls:\n    certificate: /c\n").contains { $0.hasPrefix("http.tls:") })
+        XCTAssertTrue(problems("auth:\n  silly:\n    realm: r\n").contains { $0.hasPrefix("auth.silly:") })
+        XCTAssertTrue(problems("http:\n  tls:\n    certificate: /c\n").contains { $0.hasPrefix("http.tls needs both") })
         XCTAssertFalse(problems("", env: ["REGISTRY_STORAGE": "s3"]).isEmpty)
-        XCTAssertFalse(problems("", env: ["REGISTRY_AUTH_HTPASSWD_PATH": "/x"]).isEmpty)
+        XCTAssertEqual(problems("", env: ["REGISTRY_AUTH_HTPASSWD_PATH": "/x"]), [])
+    }
+
+    func testSecuritySettings() throws {
+        let yaml = """
+            http:
+              tls: { certificate: /c.pem, key: /k.pem, clientcas: [/ca.pem], minimumtls: tls1.3 }
+              ratelimit: { requestspersecond: 5, burst: 10, bytespersecond: 1000000 }
+            storage:
+              maintenance: { readonly: { enabled: true } }
+            auth:
+              htpasswd: { realm: Reg, path: /etc/berth/htpasswd }
+              groups: { ci: [bot] }
+            access:
+              - { users: [alice], groups: [ci], repositories: ["team-a/**"], actions: [pull, push] }
+              - { users: [admin], actions: [catalog, "*"], repositories: ["**"] }
+            """
+        let c = try load(yaml).configuration
+        XCTAssertEqual(c.tls?.certificate, "/c.pem")
+        XCTAssertEqual(c.tls?.clientCAs, ["/ca.pem"])
+        XCTAssertEqual(c.tls?.minimumVersion, .tls13)
+        XCTAssertEqual(c.rateLimit.requestsPerSecond, 5)
+        XCTAssertEqual(c.rateLimit.burst, 10)
+        XCTAssertTrue(c.readOnly)
+        XCTAssertEqual(c.auth.mode, .htpasswd(realm: "Reg", path: "/etc/berth/htpasswd"))
+        XCTAssertEqual(c.auth.rules.groups, ["ci": ["bot"]])
+        XCTAssertEqual(c.auth.rules.rules.count, 2)
+        XCTAssertEqual(c.auth.rules.rules[0].actions, [.pull, .push])
+        XCTAssertEqual(c.auth.rules.rules[1].actions, [.catalog, .pull, .push, .delete])
+        XCTAssertTrue(c.describe().contains("auth.htpasswd.path: /etc/berth/htpasswd"))
+    }
+
+    func testSecurityMistakesAreErrors() {
+        XCTAssertTrue(problems("auth:\n  htpasswd:\n    realm: r\n").contains { $0.contains("auth.htpasswd.path") })
+        XCTAssertTrue(problems("access:\n  - { users: [a], repositories: [x], actions: [pull] }\n")
+            .contains { $0.contains("access rules need authentication") })
+        XCTAssertTrue(problems("auth:\n  htpasswd: { path: /p }\naccess:\n  - { users: [a], repositories: [x], actions: [fly] }\n")
+            .contains { $0.contains("fly is not one of") })
+        XCTAssertTrue(problems("auth:\n  htpasswd: { path: /p }\naccess:\n  - { groups: [nope], repositories: [x], actions: [pull] }\n")
+            .contains { $0.contains("group nope") })
+        XCTAssertTrue(problems("auth:\n  htpasswd: { path: /p }\n  token: { realm: r, service: s, issuer: i, jwks: /j }\n")
+            .contains { $0.contains("choose one of") })
+        XCTAssertTrue(problems("auth:\n  token: { realm: r, service: s, issuer: i }\n").contains { $0.contains("rootcertbundle or jwks") })
+        XCTAssertTrue(problems("http:\n  tls: { certificate: /c, key: /k, minimumtls: tls1.0 }\n").contains { $0.contains("insecure") })
+        XCTAssertTrue(problems("http:\n  ratelimit: { requestspersecond: -1 }\n").contains { $0.contains("non-negative") })
     }
 
     func testInvalidValuesAreErrors() {
