@@ -77,9 +77,12 @@ class IntegrationTestCase: XCTestCase {
 /// machine's policy.json) and plain HTTP to loopback registries.
 enum Skopeo {
     /// `skopeo copy --preserve-digests`: nothing is converted or recompressed, so digests survive.
-    static func copy(_ source: String, _ destination: String, all: Bool = false) async throws {
+    static func copy(_ source: String, _ destination: String, all: Bool = false,
+                     sourceCreds: String? = nil, destinationCreds: String? = nil) async throws {
         var arguments = ["--insecure-policy", "copy", "--quiet", "--preserve-digests", "--retry-times", "0"]
         if all { arguments.append("--all") }
+        if let sourceCreds { arguments += ["--src-creds", sourceCreds] }
+        if let destinationCreds { arguments += ["--dest-creds", destinationCreds] }
         if source.hasPrefix("docker://") { arguments.append("--src-tls-verify=false") }
         if destination.hasPrefix("docker://") { arguments.append("--dest-tls-verify=false") }
         try await ProcessRunner.run(Tools.skopeo, arguments + [source, destination], timeout: .seconds(60))

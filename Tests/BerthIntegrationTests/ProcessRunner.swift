@@ -35,7 +35,7 @@ enum ProcessRunner {
     /// when it exits non-zero (unless `allowFailure`) or runs longer than `timeout`.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(90),
-                    allowFailure: Bool = false) async throws -> ProcessResult {
+                    allowFailure: Bool = false, stdin: String? = nil) async throws -> ProcessResult {
         try Tools.require(executable)
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("berth-proc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -54,7 +54,13 @@ enum ProcessRunner {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
+        if let stdin {
+            let inURL = scratch.appendingPathComponent("stdin")
+            FileManager.default.createFile(atPath: inURL.path, contents: Data(stdin.utf8))
+            process.standardInput = try FileHandle(forReadingFrom: inURL)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         process.standardOutput = outHandle
         process.standardError = errHandle
         let (exited, continuation) = AsyncStream<Int32>.makeStream()
