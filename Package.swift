@@ -56,6 +56,7 @@ let package = Package(
             dependencies: [
                 "BerthCore",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -118,7 +119,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
-        .testTarget(name: "BerthAuthTests", dependencies: ["BerthAuth", .product(name: "JWTKit", package: "jwt-kit")]),
+        .testTarget(
+            name: "BerthAuthTests",
+            dependencies: [
+                "BerthAuth",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(name: "BerthStorageTests", dependencies: ["BerthStorage", "BerthFilesystem"]),
         .testTarget(
             name: "BerthAPITests",
