@@ -156,6 +156,19 @@ final class TokenServiceTests: XCTestCase {
         XCTAssertTrue((try json(notRefresh)["error_description"] as? String ?? "").contains("not a refresh token"))
     }
 
+    func testRefreshTokenOfARemovedUserIsRefused() async throws {
+        let service = try await service()
+        let login = await service.handlePost(form: [("grant_type", "password"), ("username", "alice"), ("password", "wonderland"),
+                                                    ("access_type", "offline")], authorization: nil)
+        let refresh = try XCTUnwrap(try json(login)["refresh_token"] as? String)
+        let text = try String(contentsOfFile: service.users.path, encoding: .utf8)
+        try XCTUnwrap(HtpasswdFile.removing(user: "alice", from: text)).write(toFile: service.users.path, atomically: true, encoding: .utf8)
+        try await Task.sleep(for: .milliseconds(1100))  // the file is looked at again after a second
+        let response = await service.handlePost(form: [("grant_type", "refresh_token"), ("refresh_token", refresh)], authorization: nil)
+        XCTAssertEqual(response.status, 401)
+        XCTAssertTrue((try json(response)["error_description"] as? String ?? "").contains("user alice of the refresh token no longer exists"))
+    }
+
     func testPostErrors() async throws {
         let service = try await service()
         func check(_ form: [(String, String)], _ status: Int, _ error: String, line: UInt = #line) async throws {

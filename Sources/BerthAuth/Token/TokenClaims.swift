@@ -42,19 +42,25 @@ struct TokenClaims: JWTPayload, Equatable {
         case tokenUse = "token_use"
     }
 
-    init(iss: String?, sub: String?, aud: [String]?, exp: Double?, nbf: Double?, iat: Double?, jti: String?,
-         access: [AccessClaim]?, tokenUse: String? = nil) {
-        self.iss = iss
-        self.sub = sub
-        self.aud = aud
-        self.exp = exp
-        self.nbf = nbf
-        self.iat = iat
-        self.jti = jti
-        self.access = access
-        self.tokenUse = tokenUse
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(iss, forKey: .iss)
+        try c.encodeIfPresent(sub, forKey: .sub)
+        if let aud, aud.count == 1 { try c.encode(aud[0], forKey: .aud) } else { try c.encodeIfPresent(aud, forKey: .aud) }
+        try c.encodeIfPresent(exp.map { Int64($0) }, forKey: .exp)
+        try c.encodeIfPresent(nbf.map { Int64($0) }, forKey: .nbf)
+        try c.encodeIfPresent(iat.map { Int64($0) }, forKey: .iat)
+        try c.encodeIfPresent(jti, forKey: .jti)
+        try c.encodeIfPresent(access, forKey: .access)
+        try c.encodeIfPresent(tokenUse, forKey: .tokenUse)
     }
 
+    /// Checks are made by `JWTTokenVerifier`, which reports each failure precisely.
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+extension TokenClaims {
+    /// Reads `aud` as a string or an array.
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         iss = try c.decodeIfPresent(String.self, forKey: .iss)
@@ -71,20 +77,4 @@ struct TokenClaims: JWTPayload, Equatable {
         access = try c.decodeIfPresent([AccessClaim].self, forKey: .access)
         tokenUse = try c.decodeIfPresent(String.self, forKey: .tokenUse)
     }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(iss, forKey: .iss)
-        try c.encodeIfPresent(sub, forKey: .sub)
-        if let aud, aud.count == 1 { try c.encode(aud[0], forKey: .aud) } else { try c.encodeIfPresent(aud, forKey: .aud) }
-        try c.encodeIfPresent(exp.map { Int64($0) }, forKey: .exp)
-        try c.encodeIfPresent(nbf.map { Int64($0) }, forKey: .nbf)
-        try c.encodeIfPresent(iat.map { Int64($0) }, forKey: .iat)
-        try c.encodeIfPresent(jti, forKey: .jti)
-        try c.encodeIfPresent(access, forKey: .access)
-        try c.encodeIfPresent(tokenUse, forKey: .tokenUse)
-    }
-
-    /// Checks are made by `JWTTokenVerifier`, which reports each failure precisely.
-    func verify(using algorithm: some JWTAlgorithm) async throws {}
 }

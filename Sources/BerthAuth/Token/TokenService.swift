@@ -45,13 +45,10 @@ public struct TokenService: Sendable {
 
     /// `GET /token?service=…&scope=…&account=…&offline_token=true` with optional Basic credentials.
     public func handleGet(query: [(String, String)], authorization: String?) async -> TokenResponse {
-        if let wanted = Self.value("service", in: query), wanted != service {
-            return registryError(400, "UNSUPPORTED", "this token service issues tokens for service \(service), not \(wanted)")
-        }
         let scopes: [AccessScope]
-        switch Self.scopes(in: query) {
+        switch requestedScopes(query) {
         case .success(let parsed): scopes = parsed
-        case .failure(let error): return registryError(400, "UNSUPPORTED", error.description)
+        case .failure(let problem): return registryError(400, "UNSUPPORTED", problem.description)
         }
         let user: String?
         switch Credentials(authorization: authorization) {
@@ -78,13 +75,10 @@ public struct TokenService: Sendable {
     /// `POST /token` with a form: `grant_type=password` (username, password, scope, service,
     /// client_id, access_type=offline) or `grant_type=refresh_token` (refresh_token, scope, service).
     public func handlePost(form: [(String, String)], authorization: String?) async -> TokenResponse {
-        if let wanted = Self.value("service", in: form), wanted != service {
-            return oauthError(400, "invalid_request", "this token service issues tokens for service \(service), not \(wanted)")
-        }
         let scopes: [AccessScope]
-        switch Self.scopes(in: form) {
+        switch requestedScopes(form) {
         case .success(let parsed): scopes = parsed
-        case .failure(let error): return oauthError(400, "invalid_scope", error.description)
+        case .failure(let problem): return oauthError(400, problem.isScope ? "invalid_scope" : "invalid_request", problem.description)
         }
         let failure: @Sendable (String) -> TokenResponse = { oauthError(500, "server_error", $0) }
         switch Self.value("grant_type", in: form) {
@@ -202,13 +196,23 @@ public struct TokenService: Sendable {
         pairs.first { $0.0 == name }?.1
     }
 
-    /// Every `scope` value, each possibly several space-separated scopes.
-    static func scopes(in pairs: [(String, String)]) -> Result<[AccessScope], TokenKeyError> {
+    /// Why a request's parameters are refused.
+    struct RequestProblem: Error, CustomStringConvertible {
+        var description: String
+        var isScope: Bool
+    }
+
+    /// The scopes requested (every `scope` value, each possibly several space-separated scopes),
+    /// once the `service` asked for is checked to be this one.
+    func requestedScopes(_ pairs: [(String, String)]) -> Result<[AccessScope], RequestProblem> {
+        if let wanted = Self.value("service", in: pairs), wanted != service {
+            return .failure(RequestProblem(description: "this token service issues tokens for service \(service), not \(wanted)", isScope: false))
+        }
         var scopes: [AccessScope] = []
         for (name, value) in pairs where name == "scope" {
             for text in value.split(separator: " ", omittingEmptySubsequences: true) {
                 guard let scope = AccessScope(parsing: String(text)) else {
-                    return .failure(TokenKeyError("malformed scope \(text.prefix(200)) (expected type:name:actions)"))
+                    return .failure(RequestProblem(description: "malformed scope \(text.prefix(200)) (expected type:name:actions)", isScope: true))
                 }
                 scopes.append(scope)
             }
