@@ -2,8 +2,11 @@ import Foundation
 
 /// An HTTP response of the token endpoint, for the HTTP layer to send as it is.
 public struct TokenResponse: Sendable {
+    /// HTTP status: 200, 400, 401 or 500.
     public var status: Int
+    /// `Content-Type: application/json`, `Cache-Control: no-store`, and a challenge on 401 to GET.
     public var headers: [(String, String)]
+    /// The JSON body.
     public var body: [UInt8]
 
     public init(status: Int, headers: [(String, String)], body: [UInt8]) {
@@ -23,8 +26,11 @@ public struct TokenResponse: Sendable {
 /// requested scope as far as the access rules allow; scopes not allowed are left out of the
 /// token, not refused. Passwords and tokens are never logged nor echoed.
 public struct TokenService: Sendable {
+    /// Signs the tokens handed out.
     public let issuer: TokenIssuer
+    /// The users and their passwords.
     public let users: HtpasswdFile
+    /// What each user may be granted.
     public let rules: AccessRules
     /// The service name clients ask tokens for (the registry's `aud`).
     public let service: String
