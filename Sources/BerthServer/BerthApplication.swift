@@ -16,6 +16,9 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let storage = try await openStorage(config)
+    // --- TLS (http.tls): HTTPS with HTTP/2 by ALPN and no sendfile (TLSChannel.swift); plain HTTP otherwise.
+    let server = try serverBuilder(tls: config.tls)
+    // --- end TLS
     let root = absolutePath(config.rootDirectory)
 
     let secret: String
@@ -48,7 +51,7 @@ public func buildApplication(
     ])
     return Application(
         responder: api,
-        server: .berthHTTP1(),
+        server: server,
         configuration: .init(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,

@@ -67,6 +67,9 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "berth")
         logger.logLevel = config.logLevel
         for warning in loaded.warnings { logger.warning("configuration: \(warning)") }
+        // SIGHUP re-reads the TLS certificate and key; without TLS it keeps its default action.
+        let sighup = config.tls == nil ? nil : reloadTLSOnSIGHUP(logger: logger)
+        defer { sighup?.cancel() }
         do {
             let app = try await buildApplication(config, logger: logger)
             try await app.runService()
@@ -75,6 +78,18 @@ struct Serve: AsyncParsableCommand {
             throw configurationErrorExit
         }
     }
+}
+
+/// Calls `reloadTLS` on every SIGHUP until the returned source is cancelled.
+func reloadTLSOnSIGHUP(logger: Logger) -> any DispatchSourceSignal {
+    signal(SIGHUP, SIG_IGN)  // the dispatch source, not the default action, handles it
+    let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+    source.setEventHandler {
+        logger.info("SIGHUP: reloading the TLS certificate and key")
+        reloadTLS(logger: logger)
+    }
+    source.resume()
+    return source
 }
 
 struct Config: AsyncParsableCommand {
