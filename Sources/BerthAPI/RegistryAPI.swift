@@ -36,13 +36,16 @@ public struct RegistryAPI: HTTPResponder {
     let signer: UploadStateSigner
     let settings: APISettings
     let access: AccessControl
+    let tokenService: TokenService?
     let extraHeaders: HTTPFields
 
-    public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open) {
+    public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open,
+                tokenService: TokenService? = nil) {
         self.storage = storage
         self.signer = signer
         self.settings = settings
         self.access = access
+        self.tokenService = tokenService
         var fields = HTTPFields()
         for (name, value) in settings.extraHeaders {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
@@ -65,6 +68,9 @@ public struct RegistryAPI: HTTPResponder {
     }
 
     private func dispatch(_ request: Request, context: Context) async throws -> Response {
+        if let tokenService, request.uri.path == "/token" {
+            return try await TokenRoutes(service: tokenService).respond(request, context: context)
+        }
         guard let route = Route(path: request.uri.path) else {
             throw RegistryError(.notFound, "no such endpoint: \(request.method) \(request.uri.path.prefix(200)); the API lives under /v2/")
         }

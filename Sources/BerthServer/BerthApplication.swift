@@ -29,7 +29,7 @@ public func buildApplication(
         logger.info("http.secret is not set: using the key kept in storage; set http.secret on every node when several processes share this storage",
                     metadata: ["path": "\(root)\(StoragePath.httpSecret.path)"])
     }
-    let access = try makeAccessControl(config, logger: logger)
+    let (access, tokenService) = try await makeAccessControl(config, logger: logger)
     let limits = config.rateLimit
     let api = RegistryAPI(
         storage: storage,
@@ -41,7 +41,8 @@ public func buildApplication(
                                   ? RateLimiter(requestsPerSecond: limits.requestsPerSecond, burst: limits.burst,
                                                 bytesPerSecond: limits.bytesPerSecond)
                                   : nil),
-        access: access)
+        access: access,
+        tokenService: tokenService)
     var logger = logger
     for (k, v) in config.logFields { logger[metadataKey: k] = "\(v)" }
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
@@ -61,26 +62,59 @@ public func buildApplication(
         logger: logger)
 }
 
-/// Who may do what, from `auth` and `access`.
-func makeAccessControl(_ config: BerthConfiguration, logger: Logger) throws -> AccessControl {
-    if config.tls != nil {
-        throw ConfigurationError(problems: ["http.tls is not served by this build yet; terminate TLS in a proxy in front of Berth"])
-    }
+/// Who may do what, from `auth` and `access`, and Berth's own token service when configured.
+func makeAccessControl(_ config: BerthConfiguration, logger: Logger) async throws -> (AccessControl, TokenService?) {
     switch config.auth.mode {
     case .none:
-        return .open
+        return (.open, nil)
     case .htpasswd(let realm, let path):
-        let file: HtpasswdFile
-        do { file = try HtpasswdFile(path: path) } catch {
-            throw ConfigurationError(problems: ["auth.htpasswd.path: \(error)"])
+        let file = try openHtpasswd(path, key: "auth.htpasswd.path", logger: logger)
+        return (AccessControl(mode: .htpasswd(realm: realm, file: file), rules: config.auth.rules, logger: logger), nil)
+    case .token(let settings):
+        let bundle = try settings.rootCertBundle.map { try readSetting($0, key: "auth.token.rootcertbundle") }
+        let jwks = try settings.jwks.map { try readSetting($0, key: "auth.token.jwks") }
+        let verifier: JWTTokenVerifier
+        do {
+            verifier = try await JWTTokenVerifier(issuer: settings.issuer, audience: settings.service,
+                                                  rootCertBundlePEM: bundle, jwksJSON: jwks, algorithms: settings.signingAlgorithms)
+        } catch {
+            throw ConfigurationError(problems: ["auth.token: the signing keys cannot be used: \(error)"])
         }
-        if file.users.isEmpty {
-            logger.warning("the htpasswd file has no users: every request will be refused until users are added",
-                           metadata: ["path": "\(path)"])
+        let mode = AccessControl.Mode.token(realm: settings.realm, service: settings.service, verifier: verifier)
+        return (AccessControl(mode: mode, rules: config.auth.rules, logger: logger), nil)
+    case .tokenService(let settings):
+        let key = try readSetting(settings.signingKey, key: "auth.tokenservice.signingkey")
+        let issuer: TokenIssuer
+        do {
+            issuer = try await TokenIssuer(issuer: settings.issuer, service: settings.service, signingKeyPEM: key,
+                                           expiration: settings.expiration, refreshExpiration: settings.refreshExpiration)
+        } catch {
+            throw ConfigurationError(problems: ["auth.tokenservice.signingkey \(settings.signingKey) cannot be used: \(error)"])
         }
-        return AccessControl(mode: .htpasswd(realm: realm, file: file), rules: config.auth.rules, logger: logger)
-    case .token, .tokenService:
-        throw ConfigurationError(problems: ["token authentication is not enforced by this build yet; use auth.htpasswd"])
+        let users = try openHtpasswd(settings.htpasswd, key: "auth.tokenservice.htpasswd", logger: logger)
+        let realm = settings.realm ?? ""
+        let service = TokenService(issuer: issuer, users: users, rules: config.auth.rules, service: settings.service,
+                                   realm: realm, allowAnonymous: settings.anonymous)
+        let mode = AccessControl.Mode.token(realm: realm, service: settings.service, verifier: issuer.verifier)
+        return (AccessControl(mode: mode, rules: config.auth.rules, logger: logger), service)
+    }
+}
+
+private func openHtpasswd(_ path: String, key: String, logger: Logger) throws -> HtpasswdFile {
+    let file: HtpasswdFile
+    do { file = try HtpasswdFile(path: path) } catch {
+        throw ConfigurationError(problems: ["\(key): \(error)"])
+    }
+    if file.users.isEmpty {
+        logger.warning("the htpasswd file has no users: every request will be refused until users are added",
+                       metadata: ["path": "\(path)"])
+    }
+    return file
+}
+
+private func readSetting(_ path: String, key: String) throws -> String {
+    do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+        throw ConfigurationError(problems: ["\(key) \(path) cannot be read: \(error.localizedDescription)"])
     }
 }
 

@@ -79,6 +79,9 @@ extension ConfigurationLoader {
             if users.isEmpty { problems.append("auth.tokenservice.htpasswd must name the htpasswd file of the users") }
             var settings = AuthSettings.TokenServiceSettings(service: service, issuer: issuer, signingKey: key, htpasswd: users)
             settings.realm = string(tree, "auth.tokenservice.realm")
+            if settings.realm?.isEmpty ?? true {
+                problems.append("auth.tokenservice.realm is required: the absolute URL of this registry's /token endpoint as clients reach it, e.g. https://registry.example.com/token")
+            }
             if let v = duration(tree, "auth.tokenservice.expiration") { settings.expiration = v }
             if let v = duration(tree, "auth.tokenservice.refreshexpiration") { settings.refreshExpiration = v }
             if let v = bool(tree, "auth.tokenservice.anonymous") { settings.anonymous = v }
@@ -171,7 +174,7 @@ extension BerthConfiguration {
             if let b = t.rootCertBundle { lines.append("auth.token.rootcertbundle: \(b)") }
             if let j = t.jwks { lines.append("auth.token.jwks: \(j)") }
         case .tokenService(let t):
-            lines += ["auth.tokenservice.realm: \(t.realm ?? "(the request's host)/token")", "auth.tokenservice.service: \(t.service)",
+            lines += ["auth.tokenservice.realm: \(t.realm ?? "")", "auth.tokenservice.service: \(t.service)",
                       "auth.tokenservice.issuer: \(t.issuer)", "auth.tokenservice.signingkey: \(t.signingKey)",
                       "auth.tokenservice.htpasswd: \(t.htpasswd)", "auth.tokenservice.anonymous: \(t.anonymous)"]
         }

@@ -55,7 +55,7 @@ public struct AuthSettings: Sendable, Equatable {
 
     /// `auth.tokenservice` (Berth's own): `GET`/`POST /token`, users from an htpasswd file.
     public struct TokenServiceSettings: Sendable, Equatable {
-        /// Where clients fetch tokens; nil: `/token` on the host the client used.
+        /// Where clients fetch tokens: the absolute URL of `/token` as clients reach it (required).
         public var realm: String?
         public var service: String
         public var issuer: String

@@ -6,7 +6,7 @@ import XCTest
 /// test), hands out temporary directories removed after the test, and stops servers the test
 /// left running.
 class IntegrationTestCase: XCTestCase {
-    private var cleanups: [@Sendable () async -> Void] = []
+    var cleanups: [@Sendable () async -> Void] = []
 
     override func setUp() async throws {
         try await super.setUp()

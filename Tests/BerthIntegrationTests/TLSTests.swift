@@ -319,12 +319,14 @@ final class HTTPSBerth: Sendable {
         (self.port, self.group, self.task) = (port, group, task)
     }
 
-    static func start(root: String, tls: TLSSettings) async throws -> HTTPSBerth {
+    static func start(root: String, tls: TLSSettings,
+                      configure: (inout BerthConfiguration) -> Void = { _ in }) async throws -> HTTPSBerth {
         var config = BerthConfiguration()
         config.httpAddress = ListenAddress(host: "127.0.0.1", port: 0)
         config.rootDirectory = root
         config.httpSecret = "tls-test-secret"
         config.tls = tls
+        configure(&config)
         var logger = Logger(label: "berth-tls") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .warning
         let (ports, bound) = AsyncStream<Int>.makeStream()
