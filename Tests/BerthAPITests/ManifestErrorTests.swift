@@ -141,4 +141,18 @@ final class ManifestErrorTests: XCTestCase {
             assertHeadError(try await client.send(.head, "/v2/known/manifests/absent"), .notFound)
         }
     }
+
+    /// Nesting deep enough to exhaust a recursive parser is refused as invalid, and the server
+    /// answers the next request.
+    func testDeeplyNestedJSONIsRefused() async throws {
+        try await Registry.run { client in
+            let depth = 100_000
+            let body = bytes(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","x":"#
+                             + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}")
+            let r = try await client.putManifest("deep", "v1", body, contentType: MT.ociManifest)
+            assertError(r, .badRequest, "MANIFEST_INVALID")
+            let after = try await client.send(.get, "/v2/")
+            XCTAssertEqual(after.status, .ok)
+        }
+    }
 }

@@ -84,4 +84,23 @@ final class ConnectionBehaviourTests: IntegrationTestCase {
         XCTAssertTrue(response.lowercased().contains("connection: close"), response)
         XCTAssertTrue(plain.isClosed(), "an HTTP/1.0 request without keep-alive must end with the connection closed")
     }
+
+    /// A request head over the limit gets the spec's JSON error with 431 (not a dropped
+    /// connection), and the server keeps serving.
+    func testOversizedRequestHeadsGet431() async throws {
+        let registry = try await startBerth(root: try temporaryDirectory("headers"))
+        let big = try RawConnection(port: registry.port)
+        big.send("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 70_000))\r\n\r\n")
+        let refused = big.receive(until: "}]}")
+        XCTAssertTrue(refused.hasPrefix("HTTP/1.1 431"), String(refused.prefix(200)))
+        XCTAssertTrue(refused.contains(#""code":"DENIED""#), refused)
+        XCTAssertTrue(big.isClosed())
+        let many = try RawConnection(port: registry.port)
+        let fields = (0..<300).map { "X-F\($0): v\r\n" }.joined()
+        many.send("GET /v2/ HTTP/1.1\r\nHost: x\r\n\(fields)\r\n")
+        XCTAssertTrue(many.receive(until: "\r\n").hasPrefix("HTTP/1.1 431"))
+        let fine = try RawConnection(port: registry.port)
+        fine.send("GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertTrue(fine.receive(until: "{}").hasPrefix("HTTP/1.1 200"))
+    }
 }
