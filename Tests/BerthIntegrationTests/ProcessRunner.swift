@@ -6,11 +6,12 @@ import Synchronization
 enum Tools {
     static let skopeo = "/usr/bin/skopeo"
     static let referenceRegistry = "/usr/bin/docker-registry"
+    static let podman = "/usr/bin/podman"
 
     /// Throws (failing the calling test) when `path` is not an executable file.
     static func require(_ path: String) throws {
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw TestFailure("\(path) is missing or not executable; the integration tests need it (run ./scripts/test, which installs skopeo and docker-registry)")
+            throw TestFailure("\(path) is missing or not executable; the integration tests need it (run ./scripts/test, which installs skopeo, podman, docker-registry, curl and openssl)")
         }
     }
 }
