@@ -79,4 +79,43 @@ final class AuthIntegrationTests: IntegrationTestCase {
             XCTAssertTrue("\(error)".lowercased().contains("unauthorized") || "\(error)".contains("401"), "\(error)")
         }
     }
+
+    /// At debug level, with failed Basic logins and bearer tokens sent, the server's log never
+    /// holds a password, a token or an Authorization header; it does name the failing user.
+    func testSecretsNeverReachTheLog() async throws {
+        let dir = try temporaryDirectory("logs")
+        let file = dir.appendingPathComponent("htpasswd").path
+        _ = try await berth(["htpasswd", "add", file, "alice", "--cost", "4"], stdin: "correct-horse-battery\n")
+        let config = dir.appendingPathComponent("config.yml")
+        try """
+            version: 0.1
+            log:
+              level: debug
+            auth:
+              htpasswd:
+                realm: r
+                path: \(file)
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let port = try freeLoopbackPort()
+        let log = dir.appendingPathComponent("server.log")
+        let server = try BackgroundProcess(CommandLineTests.berth,
+                                           ["serve", config.path, "--addr", "127.0.0.1:\(port)", "--root", dir.appendingPathComponent("data").path],
+                                           logURL: log)
+        let base = URL(string: "http://127.0.0.1:\(port)")!
+        try await HTTP.waitUntilReady(base, what: "berth", while: { server.isRunning })
+        let url = "http://127.0.0.1:\(port)/v2/some/repo/tags/list"
+        for arguments in [["-u", "alice:wrong-staple-secret"], ["-u", "alice:correct-horse-battery"],
+                          ["-H", "Authorization: Bearer eyJhbGciOiJub25lIn0.c2VjcmV0LXRva2VuLXBheWxvYWQ.x"],
+                          ["-H", "Authorization: Basic bWFsbG9yeTpzdXBlci1zZWNyZXQ="]] {
+            _ = try await ProcessRunner.run("/usr/bin/curl", ["-s", "-o", "/dev/null"] + arguments + [url], allowFailure: true)
+        }
+        await server.stop()
+        let text = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertTrue(text.contains("authentication failed"), "failed logins must be logged:\n\(text)")
+        XCTAssertTrue(text.contains("alice"), text)
+        for secret in ["wrong-staple-secret", "correct-horse-battery", "c2VjcmV0LXRva2VuLXBheWxvYWQ", "bWFsbG9yeTpzdXBlci1zZWNyZXQ",
+                       "super-secret", "Authorization", "authorization"] {
+            XCTAssertFalse(text.contains(secret), "the log contains \(secret):\n\(text)")
+        }
+    }
 }
