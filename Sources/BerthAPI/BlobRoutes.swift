@@ -38,6 +38,7 @@ struct BlobRoutes {
         if head || length == 0 {
             return Response(status: status, headers: headers)
         }
+        try await api.emit(.pull, repository: repository, digest: digest, mediaType: UploadRoutes.blobMediaType, size: size)
         let start = range?.lowerBound ?? 0
         if request.headers[ZeroCopyFiles.capabilityHeader] == ZeroCopyFiles.shared.key,
            let file = api.storage.blobLocalFile(digest),
@@ -81,6 +82,7 @@ struct BlobRoutes {
         let digest = try Digest(parsing: digestString)
         try api.requireDeleteEnabled()
         try await api.storage.unlinkBlob(digest, from: repository)
+        try await api.emit(.delete, repository: repository, digest: digest, mediaType: nil, size: nil)
         return Response(status: .accepted, headers: [.contentLength: "0"])
     }
 }

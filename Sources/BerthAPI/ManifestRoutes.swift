@@ -13,6 +13,10 @@ struct ManifestRoutes {
         let repository = try api.repository(name)
         let ref = try Reference(parsing: reference)
         let manifest = try await api.storage.getManifest(ref, in: repository)
+        if !head {
+            try await api.emit(.pull, repository: repository, digest: manifest.digest, mediaType: manifest.mediaType,
+                               size: Int64(manifest.bytes.readableBytes), tags: ref.tagName.map { [$0] } ?? [])
+        }
         let headers: HTTPFields = [
             .contentType: manifest.mediaType,
             .dockerContentDigest: manifest.digest.description,
@@ -48,6 +52,9 @@ struct ManifestRoutes {
         if !extraTags.isEmpty {
             headers[.ociTag] = extraTags.map(\.value).joined(separator: ", ")
         }
+        let tags = (ref.tagName.map { [$0] } ?? []) + extraTags.map(\.value)
+        try await api.emit(.push, repository: repository, digest: digest, mediaType: manifest.mediaType,
+                           size: Int64(bytes.readableBytes), tags: tags)
         return Response(status: .created, headers: headers)
     }
 
@@ -56,6 +63,10 @@ struct ManifestRoutes {
         let ref = try Reference(parsing: reference)
         try api.requireDeleteEnabled()
         try await api.storage.deleteManifest(ref, in: repository)
+        switch ref {
+        case .digest(let digest): try await api.emit(.delete, repository: repository, digest: digest, mediaType: nil, size: nil)
+        case .tag(let tag): try await api.emit(.delete, repository: repository, digest: nil, mediaType: nil, size: nil, tags: [tag.value])
+        }
         return Response(status: .accepted, headers: [.contentLength: "0"])
     }
 }

@@ -37,15 +37,21 @@ public struct RegistryAPI: HTTPResponder {
     let settings: APISettings
     let access: AccessControl
     let tokenService: TokenService?
+    /// Told about every request (access log, metrics).
+    let observers: [any RequestObserver]
+    /// Takes push, pull, mount and delete events (notifications); nil: none are kept.
+    let events: (any EventSink)?
     let extraHeaders: HTTPFields
 
     public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open,
-                tokenService: TokenService? = nil) {
+                tokenService: TokenService? = nil, observers: [any RequestObserver] = [], events: (any EventSink)? = nil) {
         self.storage = storage
         self.signer = signer
         self.settings = settings
         self.access = access
         self.tokenService = tokenService
+        self.observers = observers
+        self.events = events
         var fields = HTTPFields()
         for (name, value) in settings.extraHeaders {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
@@ -55,27 +61,50 @@ public struct RegistryAPI: HTTPResponder {
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
+        var context = context
+        var trace = RequestTrace(requestID: RequestTrace.requestID(from: request))
+        context.logger[metadataKey: "request_id"] = .string(trace.requestID)
         var response: Response
         do {
-            response = try await dispatch(request, context: context)
+            response = try await dispatch(request, context: context, trace: &trace)
         } catch {
             response = ErrorMapping.response(for: error, request: request, logger: context.logger)
         }
         for field in extraHeaders where !response.headers.contains(field.name) {
             response.headers.append(field)
         }
+        response.headers[.requestID] = trace.requestID
+        if !observers.isEmpty {
+            let record = RequestRecord(
+                requestID: trace.requestID, method: request.method.rawValue, path: request.uri.path, route: trace.route,
+                status: response.status.code, bytesIn: request.contentLength ?? 0,
+                bytesOut: response.headers[.contentLength].flatMap { Int64($0) } ?? 0,
+                duration: ContinuousClock.now - started, user: trace.user,
+                client: context.remoteAddress?.ipAddress ?? "", repository: trace.repository)
+            for observer in observers { observer.requestFinished(record) }
+        }
         return response
     }
 
-    private func dispatch(_ request: Request, context: Context) async throws -> Response {
+    private func dispatch(_ request: Request, context: Context, trace: inout RequestTrace) async throws -> Response {
         if let tokenService, request.uri.path == "/token" {
+            trace.route = "/token"
             return try await TokenRoutes(service: tokenService).respond(request, context: context)
         }
         guard let route = Route(path: request.uri.path) else {
             throw RegistryError(.notFound, "no such endpoint: \(request.method) \(request.uri.path.prefix(200)); the API lives under /v2/")
         }
+        trace.route = route.pattern
+        trace.repository = route.repository
         let identity = try await authorize(route, request, context: context)
-        let response = try await handle(route, request, identity: identity)
+        trace.user = identity.user
+        let origin = EventOrigin(requestID: trace.requestID, address: context.remoteAddress?.ipAddress ?? "",
+                                 host: request.head.authority ?? "", method: request.method.rawValue,
+                                 userAgent: request.headers[.userAgent] ?? "", user: identity.user)
+        let response = try await EventOrigin.$current.withValue(origin) {
+            try await handle(route, request, identity: identity)
+        }
         if let limiter = settings.rateLimiter, let length = response.headers[.contentLength].flatMap({ Int64($0) }),
            request.method != .head {
             limiter.charge(client: clientKey(identity, context), bytes: length)
@@ -133,6 +162,7 @@ extension HTTPField.Name {
     static let ociSubject = Self("OCI-Subject")!
     static let ociTag = Self("OCI-Tag")!
     static let ociFiltersApplied = Self("OCI-Filters-Applied")!
+    static let requestID = Self("X-Request-Id")!
 }
 
 /// Small helpers shared by the route collections.

@@ -41,6 +41,29 @@ enum Route: Equatable, Sendable {
         }
     }
 
+    /// The endpoint without names or digests (bounded, for metric labels).
+    var pattern: String {
+        switch self {
+        case .base: "/v2/"
+        case .catalog: "/v2/_catalog"
+        case .tags: "/v2/<name>/tags/list"
+        case .manifest: "/v2/<name>/manifests/<reference>"
+        case .blob: "/v2/<name>/blobs/<digest>"
+        case .uploads: "/v2/<name>/blobs/uploads/"
+        case .upload: "/v2/<name>/blobs/uploads/<id>"
+        case .referrers: "/v2/<name>/referrers/<digest>"
+        }
+    }
+
+    /// The repository named in the path, if any.
+    var repository: String? {
+        switch self {
+        case .base, .catalog: nil
+        case .tags(let name), .manifest(let name, _), .blob(let name, _), .uploads(let name), .upload(let name, _),
+             .referrers(let name, _): name
+        }
+    }
+
     /// Methods each endpoint answers (for 405 and `Allow`).
     var allowedMethods: [String] {
         switch self {

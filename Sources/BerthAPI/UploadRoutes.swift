@@ -9,6 +9,8 @@ import NIOCore
 /// `PATCH`/`PUT`/`GET`/`DELETE /v2/<name>/blobs/uploads/<id>`.
 struct UploadRoutes {
     let api: RegistryAPI
+    /// Blobs carry no media type of their own; events name them as the reference registry does.
+    static let blobMediaType = "application/octet-stream"
 
     func start(_ request: Request, name: String, identity: Identity) async throws -> Response {
         let repository = try api.repository(name)
@@ -20,13 +22,15 @@ struct UploadRoutes {
             let source = try request.query("from").map { try RepositoryName($0) }
             let mayRead = api.access.isOpen
                 || source.map { api.access.actions(identity, repository: $0.value).contains(.pull) } ?? false
-            if mayRead, try await api.storage.mountBlob(digest, from: source, into: repository) != nil {
+            if mayRead, let size = try await api.storage.mountBlob(digest, from: source, into: repository) {
+                try await api.emit(.mount, repository: repository, digest: digest, mediaType: Self.blobMediaType, size: size, from: source)
                 return created(repository, digest)
             }
             // Not mountable: fall back to an ordinary upload session, as the spec asks.
         } else if let digestString = request.query("digest") {
             let digest = try Digest(parsing: digestString)
-            try await api.storage.putBlob(digest, in: repository, length: request.contentLength, body: request.body)
+            let size = try await api.storage.putBlob(digest, in: repository, length: request.contentLength, body: request.body)
+            try await api.emit(.push, repository: repository, digest: digest, mediaType: Self.blobMediaType, size: size)
             return created(repository, digest)
         }
         let id = try await api.storage.startUpload(in: repository)
@@ -55,7 +59,8 @@ struct UploadRoutes {
         let digest = try Digest(parsing: digestString)
         let (start, length) = try chunkBounds(request)
         let body: RequestBody? = (request.contentLength == 0) ? nil : request.body
-        try await api.storage.completeUpload(id, in: repository, digest: digest, start: start, length: length, finalChunk: body)
+        let size = try await api.storage.completeUpload(id, in: repository, digest: digest, start: start, length: length, finalChunk: body)
+        try await api.emit(.push, repository: repository, digest: digest, mediaType: Self.blobMediaType, size: size)
         return created(repository, digest)
     }
 

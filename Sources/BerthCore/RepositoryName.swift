@@ -102,4 +102,10 @@ public enum Reference: Hashable, Sendable, CustomStringConvertible {
         case .digest(let d): d.description
         }
     }
+
+    /// The tag, when the reference is one.
+    public var tagName: String? {
+        if case .tag(let t) = self { return t.value }
+        return nil
+    }
 }

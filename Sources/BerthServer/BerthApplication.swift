@@ -42,7 +42,9 @@ public func buildApplication(
                                                 bytesPerSecond: limits.bytesPerSecond)
                                   : nil),
         access: access,
-        tokenService: tokenService)
+        tokenService: tokenService,
+        observers: makeRequestObservers(config, logger: logger),
+        events: try await makeEventSink(config, storage: storage, logger: logger))
     var logger = logger
     for (k, v) in config.logFields { logger[metadataKey: k] = "\(v)" }
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)

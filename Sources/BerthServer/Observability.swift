@@ -1,0 +1,17 @@
+import BerthAPI
+import BerthStorage
+import Logging
+
+/// The observers told about every request: the access log and metrics, as configured.
+func makeRequestObservers(_ config: BerthConfiguration, logger: Logger) -> [any RequestObserver] {
+    let observers: [any RequestObserver] = []
+    // Access log and metrics observers are added here (issue 7).
+    return observers
+}
+
+/// The sink that keeps push, pull, mount and delete events for `notifications.endpoints`; nil
+/// when no endpoint is configured.
+func makeEventSink(_ config: BerthConfiguration, storage: RegistryStorage, logger: Logger) async throws -> (any EventSink)? {
+    // Durable webhook notifications are created here (issue 7).
+    nil
+}
