@@ -15,6 +15,8 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
+    var logger = logger
+    for (k, v) in config.logFields { logger[metadataKey: k] = "\(v)" }
     let storage = try await openStorage(config)
     // --- TLS (http.tls): HTTPS with HTTP/2 by ALPN and no sendfile (TLSChannel.swift); plain HTTP otherwise.
     let server = try serverBuilder(tls: config.tls)
@@ -45,8 +47,6 @@ public func buildApplication(
         tokenService: tokenService,
         observers: makeRequestObservers(config, logger: logger),
         events: try await makeEventSink(config, storage: storage, logger: logger))
-    var logger = logger
-    for (k, v) in config.logFields { logger[metadataKey: k] = "\(v)" }
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
     logger.info("starting Berth", metadata: [

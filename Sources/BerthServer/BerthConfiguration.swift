@@ -16,6 +16,14 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var version = "0.1"
     public var logLevel: Logger.Level = .info
     public var logFields: [String: String] = [:]
+    /// `log.formatter`: `text` (default) or `json` (one object per line).
+    public var logFormatter: LogFormatter = .text
+    /// `log.accesslog.disabled`: no line per request.
+    public var accessLogDisabled = false
+
+    public enum LogFormatter: String, Sendable, Equatable {
+        case text, json
+    }
     /// Listen address, `host:port` (host may be empty for all interfaces).
     public var httpAddress = ListenAddress(host: "0.0.0.0", port: 5000)
     /// Key for signing upload state; generated and kept in storage when unset.
@@ -49,6 +57,7 @@ public struct BerthConfiguration: Sendable, Equatable {
             "log.level: \(logLevel.configName)",
         ]
         for (k, v) in logFields.sorted(by: { $0.key < $1.key }) { lines.append("log.fields.\(k): \(v)") }
+        lines += ["log.formatter: \(logFormatter.rawValue)", "log.accesslog.disabled: \(accessLogDisabled)"]
         lines += [
             "http.addr: \(httpAddress)",
             "http.secret: \(httpSecret == nil ? "(not set: generated and kept in storage)" : "********")",

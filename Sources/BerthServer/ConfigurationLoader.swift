@@ -186,9 +186,11 @@ public struct ConfigurationLoader {
             if let level = Logger.Level(configName: v) { c.logLevel = level }
             else { problems.append("log.level \(v) is not one of error, warn, info, debug") }
         }
-        if let v = string(tree, "log.formatter"), v != "text" {
-            problems.append("log.formatter \(v) is not supported yet; use text")
+        if let v = string(tree, "log.formatter") {
+            if let formatter = BerthConfiguration.LogFormatter(rawValue: v.lowercased()) { c.logFormatter = formatter }
+            else { problems.append("log.formatter \(v) is not one of text, json") }
         }
+        if let v = bool(tree, "log.accesslog.disabled") { c.accessLogDisabled = v }
         if let fields = lookup(tree, "log.fields") {
             if let dict = fields as? [String: Any] {
                 for (k, v) in dict { c.logFields[k] = Self.scalarString(v) ?? "\(v)" }

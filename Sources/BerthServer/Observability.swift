@@ -4,8 +4,13 @@ import Logging
 
 /// The observers told about every request: the access log and metrics, as configured.
 func makeRequestObservers(_ config: BerthConfiguration, logger: Logger) -> [any RequestObserver] {
-    let observers: [any RequestObserver] = []
-    // Access log and metrics observers are added here (issue 7).
+    var observers: [any RequestObserver] = []
+    if !config.accessLogDisabled {
+        var access = logger
+        access[metadataKey: "log"] = "access"
+        observers.append(AccessLogObserver(logger: access))
+    }
+    // Metrics observers are added here (issue 7).
     return observers
 }
 

@@ -60,9 +60,16 @@ struct Serve: AsyncParsableCommand {
         let loaded = try loadConfiguration(file: configFile, flags: .init(addr: addr, root: root))
         let config = loaded.configuration
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = config.logLevel
-            return handler
+            switch config.logFormatter {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = config.logLevel
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = config.logLevel
+                return handler
+            }
         }
         var logger = Logger(label: "berth")
         logger.logLevel = config.logLevel

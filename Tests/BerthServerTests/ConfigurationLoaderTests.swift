@@ -137,6 +137,14 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertTrue(c.describe().contains("auth.htpasswd.path: /etc/berth/htpasswd"))
     }
 
+    func testLogSettings() throws {
+        let c = try load("log:\n  formatter: json\n  accesslog:\n    disabled: true\n").configuration
+        XCTAssertEqual(c.logFormatter, .json)
+        XCTAssertTrue(c.accessLogDisabled)
+        XCTAssertEqual(try load("").configuration.logFormatter, .text)
+        XCTAssertTrue(problems("log:\n  formatter: logstash\n").contains { $0.contains("log.formatter logstash") })
+    }
+
     func testSecurityMistakesAreErrors() {
         XCTAssertTrue(problems("auth:\n  htpasswd:\n    realm: r\n").contains { $0.contains("auth.htpasswd.path") })
         XCTAssertTrue(problems("access:\n  - { users: [a], repositories: [x], actions: [pull] }\n")
