@@ -17,7 +17,8 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     var logger = logger
     for (k, v) in config.logFields { logger[metadataKey: k] = "\(v)" }
-    let storage = try await openStorage(config)
+    let observability = MetricsAndHealth(config)  // http.debug and health.storagedriver (DebugServer.swift)
+    let storage = try await openStorage(config, metrics: observability.metrics)
     // --- TLS (http.tls): HTTPS with HTTP/2 by ALPN and no sendfile (TLSChannel.swift); plain HTTP otherwise.
     let server = try serverBuilder(tls: config.tls)
     // --- end TLS
@@ -45,7 +46,7 @@ public func buildApplication(
                                   : nil),
         access: access,
         tokenService: tokenService,
-        observers: makeRequestObservers(config, logger: logger),
+        observers: makeRequestObservers(config, metrics: observability.metrics, logger: logger),
         events: try await makeEventSink(config, storage: storage, logger: logger))
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
@@ -53,13 +54,13 @@ public func buildApplication(
         "addr": "\(config.httpAddress)", "storage": "filesystem", "root": "\(root)", "delete": "\(config.deleteEnabled)",
     ])
     return Application(
-        responder: api,
+        responder: HealthCheckedResponder(inner: api, readiness: observability.readiness),
         server: server,
         configuration: .init(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,
             reuseAddress: true),
-        services: [purger, catalogBuilder],
+        services: [purger, catalogBuilder] + observability.services(storage: storage, logger: logger),
         onServerRunning: onServerRunning,
         logger: logger)
 }
@@ -121,7 +122,8 @@ private func readSetting(_ path: String, key: String) throws -> String {
 }
 
 /// The storage a configuration names, checked to be usable.
-public func openStorage(_ config: BerthConfiguration) async throws -> RegistryStorage {
+/// With `metrics`, every driver call is counted and timed (`MeteredStorageDriver`).
+public func openStorage(_ config: BerthConfiguration, metrics: BerthMetrics? = nil) async throws -> RegistryStorage {
     let root = absolutePath(config.rootDirectory)
     let driver = FilesystemDriver(root: root)
     do {
@@ -131,7 +133,8 @@ public func openStorage(_ config: BerthConfiguration) async throws -> RegistrySt
             "storage.filesystem.rootdirectory \(root) cannot be used: \(error). Create it or choose a writable directory.",
         ])
     }
-    return RegistryStorage(driver: driver, validation: config.manifestValidation)
+    let metered: any StorageDriver = metrics.map { MeteredStorageDriver(driver, metrics: $0) } ?? driver
+    return RegistryStorage(driver: metered, validation: config.manifestValidation)
 }
 
 func absolutePath(_ path: String) -> String {

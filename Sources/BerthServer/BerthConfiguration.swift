@@ -42,6 +42,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var auth = AuthSettings()
     /// `http.ratelimit`.
     public var rateLimit = RateLimitSettings()
+    /// `http.debug` (debug server, Prometheus metrics) and `health.storagedriver`.
+    public var observability = ObservabilitySettings()
 
     public init() {}
 

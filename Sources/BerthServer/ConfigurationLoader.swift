@@ -97,7 +97,8 @@ public struct ConfigurationLoader {
         "http.tls.letsencrypt": .unsupported("Let's Encrypt (http.tls.letsencrypt) is not supported; give http.tls.certificate and key"),
         "http.ratelimit": .section, "http.ratelimit.requestspersecond": .value, "http.ratelimit.burst": .value,
         "http.ratelimit.bytespersecond": .value,
-        "http.debug": .unsupported("the debug server (http.debug, metrics) is not supported by this version of Berth yet"),
+        "http.debug": .section, "http.debug.addr": .value,
+        "http.debug.prometheus": .section, "http.debug.prometheus.enabled": .value, "http.debug.prometheus.path": .value,
         "storage": .section,
         "storage.filesystem": .section, "storage.filesystem.rootdirectory": .value,
         "storage.filesystem.maxthreads": .ignored("Berth sizes its I/O thread pool itself"),
@@ -132,7 +133,12 @@ public struct ConfigurationLoader {
         "proxy": .unsupported("pull-through caching (proxy) is not supported by this version of Berth yet"),
         "redis": .unsupported("redis is not supported by this version of Berth"),
         "middleware": .unsupported("middleware (e.g. CloudFront redirects) is not supported by Berth"),
-        "health": .ignored("health checks (health.*) are not configurable in this version; the settings have no effect"),
+        "health": .section,
+        "health.storagedriver": .section, "health.storagedriver.enabled": .value,
+        "health.storagedriver.interval": .value, "health.storagedriver.threshold": .value,
+        "health.file": .ignored("file health checks (health.file) are not supported; only health.storagedriver is"),
+        "health.http": .ignored("HTTP health checks (health.http) are not supported; only health.storagedriver is"),
+        "health.tcp": .ignored("TCP health checks (health.tcp) are not supported; only health.storagedriver is"),
         "validation": .section,
         "validation.disabled": .ignored("Berth always validates manifests; validation.disabled has no effect"),
         "validation.enabled": .ignored("Berth always validates manifests; validation.enabled has no effect"),
@@ -243,6 +249,7 @@ public struct ConfigurationLoader {
         }
         if let v = bool(tree, "storage.maintenance.readonly.enabled") { c.readOnly = v }
         buildSecurity(tree, &c)
+        buildDebug(tree, &c)
         if let v = bool(tree, "storage.maintenance.uploadpurging.enabled") { c.uploadPurging.enabled = v }
         if let v = bool(tree, "storage.maintenance.uploadpurging.dryrun") { c.uploadPurging.dryRun = v }
         if let v = duration(tree, "storage.maintenance.uploadpurging.age") { c.uploadPurging.age = v }

@@ -3,14 +3,14 @@ import BerthStorage
 import Logging
 
 /// The observers told about every request: the access log and metrics, as configured.
-func makeRequestObservers(_ config: BerthConfiguration, logger: Logger) -> [any RequestObserver] {
+func makeRequestObservers(_ config: BerthConfiguration, metrics: BerthMetrics? = nil, logger: Logger) -> [any RequestObserver] {
     var observers: [any RequestObserver] = []
     if !config.accessLogDisabled {
         var access = logger
         access[metadataKey: "log"] = "access"
         observers.append(AccessLogObserver(logger: access))
     }
-    // Metrics observers are added here (issue 7).
+    if let metrics { observers.append(metrics) }  // Prometheus counters and histograms (BerthMetrics.swift).
     return observers
 }
 

@@ -71,7 +71,9 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(c.httpSecret, "s3cret")
         XCTAssertEqual(c.httpHeaders, [.init(name: "X-Content-Type-Options", value: "nosniff")])
         XCTAssertTrue(loaded.warnings.contains { $0.hasPrefix("storage.cache") })
-        XCTAssertTrue(loaded.warnings.contains { $0.hasPrefix("health") })
+        // health.storagedriver is a real setting now (ConfigurationLoader+Debug.swift).
+        XCTAssertFalse(loaded.warnings.contains { $0.hasPrefix("health") })
+        XCTAssertTrue(c.observability.storageHealth.enabled)
         // Secrets are masked when the settings are printed.
         XCTAssertFalse(c.describe().joined().contains("s3cret"))
         XCTAssertTrue(c.describe().contains("http.secret: ********"))

@@ -1,0 +1,104 @@
+import BerthAPI
+import CoreMetrics
+import Foundation
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The registry's metrics: recorded through the swift-metrics API into a Prometheus registry
+/// that this object owns (not the process-wide `MetricsSystem`, so that several registries in
+/// one process, as in the tests, each count only their own traffic).
+///
+/// Names (all labels are bounded: routes are patterns such as `/v2/<name>/blobs/<digest>`,
+/// never repository names or digests):
+/// - `berth_http_requests_total{method,route,status}`
+/// - `berth_http_request_duration_seconds{method,route}` (histogram)
+/// - `berth_http_request_bytes_total`, `berth_http_response_bytes_total`
+/// - `berth_auth_failures_total` (answers with status 401)
+/// - `berth_uploads_in_progress` (approximate, see `requestFinished`)
+/// - `berth_storage_operations_total{operation,outcome}`, `berth_storage_operation_duration_seconds{operation}`
+/// - `berth_build_info{version}` (always 1)
+public final class BerthMetrics: RequestObserver, Sendable {
+    /// Where everything is kept; `/metrics` renders it.
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let requestBytes: CoreMetrics.Counter
+    private let responseBytes: CoreMetrics.Counter
+    private let authFailures: CoreMetrics.Counter
+    private let uploadsGauge: CoreMetrics.Gauge
+    private let uploads = Mutex(0)
+
+    /// The version `berth_build_info` reports. The `berth` command keeps its own copy
+    /// (`BerthVersion.string`); keep the two in step.
+    public static let buildVersion = "0.1.0"
+
+    /// The content type of the Prometheus text exposition format.
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// Histogram buckets for request and storage durations, from 1 ms to 60 s.
+    static let durationBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500),
+        .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+    ]
+
+    public init(version: String) {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.durationBuckets
+        self.registry = registry
+        self.factory = factory
+        requestBytes = CoreMetrics.Counter(label: "berth_http_request_bytes_total", factory: factory)
+        responseBytes = CoreMetrics.Counter(label: "berth_http_response_bytes_total", factory: factory)
+        authFailures = CoreMetrics.Counter(label: "berth_auth_failures_total", factory: factory)
+        uploadsGauge = CoreMetrics.Gauge(label: "berth_uploads_in_progress", factory: factory)
+        uploadsGauge.record(0)
+        CoreMetrics.Gauge(label: "berth_build_info", dimensions: [("version", version)], factory: factory).record(1)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func render() -> [UInt8] { registry.emitToBuffer() }
+
+    /// Counts one API request. Uploads in progress are estimated from the records: a `POST` that
+    /// opens a session (202) adds one, a completing `PUT` (201) or a cancelling `DELETE` (204)
+    /// removes one; sessions abandoned and purged later are not seen, so the value can drift high.
+    public func requestFinished(_ record: RequestRecord) {
+        let status = String(record.status)
+        CoreMetrics.Counter(label: "berth_http_requests_total",
+                dimensions: [("method", record.method), ("route", record.route), ("status", status)],
+                factory: factory).increment()
+        CoreMetrics.Timer(label: "berth_http_request_duration_seconds",
+                      dimensions: [("method", record.method), ("route", record.route)],
+                      factory: factory).recordNanoseconds(Self.nanoseconds(record.duration))
+        if record.bytesIn > 0 { requestBytes.increment(by: record.bytesIn) }
+        if record.bytesOut > 0 { responseBytes.increment(by: record.bytesOut) }
+        if record.status == 401 { authFailures.increment() }
+
+        let change: Int
+        switch (record.method, record.route, record.status) {
+        case ("POST", "/v2/<name>/blobs/uploads/", 202): change = 1
+        case ("PUT", "/v2/<name>/blobs/uploads/<id>", 201), ("DELETE", "/v2/<name>/blobs/uploads/<id>", 204): change = -1
+        default: change = 0
+        }
+        if change != 0 {
+            let now = uploads.withLock { count in
+                count = max(0, count + change)
+                return count
+            }
+            uploadsGauge.record(now)
+        }
+    }
+
+    /// Counts one storage driver call (`outcome`: `success`, `not_found` or `error`).
+    func storageOperation(_ operation: String, outcome: String, duration: Duration) {
+        CoreMetrics.Counter(label: "berth_storage_operations_total",
+                dimensions: [("operation", operation), ("outcome", outcome)], factory: factory).increment()
+        CoreMetrics.Timer(label: "berth_storage_operation_duration_seconds", dimensions: [("operation", operation)],
+                      factory: factory).recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    static func nanoseconds(_ d: Duration) -> Int64 {
+        let (seconds, attoseconds) = d.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,176 @@
+import BerthServer
+import Crypto
+import Foundation
+import XCTest
+
+/// The debug server over real loopback connections: Prometheus metrics after known traffic,
+/// `/healthz`, and `/readyz` following the background storage check.
+final class MetricsAndHealthTests: XCTestCase {
+    private var cleanups: [@Sendable () async -> Void] = []
+
+    override func tearDown() async throws {
+        for cleanup in cleanups.reversed() { await cleanup() }
+        cleanups = []
+        try await super.tearDown()
+    }
+
+    /// Berth on a fresh root with the debug server on a free port, metrics on and a fast storage
+    /// check unless `configure` says otherwise; returns once the debug server answers.
+    private func start(configure: (inout BerthConfiguration) -> Void = { _ in }) async throws
+        -> (TestRegistry, debug: URL, root: URL) {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-metrics-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        cleanups.append { try? FileManager.default.removeItem(at: root) }
+        let debugPort = try freeLoopbackPort()
+        let berth = try await TestRegistry.start(root: root.path, httpSecret: "metrics-test-secret") { config in
+            config.observability.debugAddress = ListenAddress(host: "127.0.0.1", port: debugPort)
+            config.observability.prometheusEnabled = true
+            config.observability.storageHealth = .init(enabled: true, interval: .milliseconds(100), threshold: 2)
+            configure(&config)
+        }
+        cleanups.append { await berth.stop() }
+        let debug = URL(string: "http://127.0.0.1:\(debugPort)")!
+        try await waitForStatus(200, debug.appendingPathComponent("healthz"), within: .seconds(10))
+        return (berth, debug, root)
+    }
+
+    /// Polls `GET url` until it answers `status`.
+    private func waitForStatus(_ status: Int, _ url: URL, within timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = "no answer"
+        while ContinuousClock.now < deadline {
+            do {
+                let got = try await HTTP.onOwnThread { try HTTP.probeStatus(url) }
+                if got == status { return }
+                last = "status \(got)"
+            } catch {
+                last = "\(error)"
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("\(url) did not answer \(status) within \(timeout): \(last)")
+    }
+
+    /// The samples of a scrape: `name{labels}` to value.
+    private func scrape(_ debug: URL) async throws -> [String: Double] {
+        let response = try await HTTP.request("GET", debug.appendingPathComponent("metrics"))
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
+        var samples: [String: Double] = [:]
+        for line in response.text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
+
+    private func requests(_ method: String, _ route: String, _ status: Int) -> String {
+        "berth_http_requests_total{method=\"\(method)\",route=\"\(route)\",status=\"\(status)\"}"
+    }
+
+    func testMetricsCountKnownTrafficByRoutePattern() async throws {
+        let (berth, debug, _) = try await start()
+        let before = try await scrape(debug)
+        XCTAssertEqual(before["berth_build_info{version=\"\(BerthMetrics.buildVersion)\"}"], 1)
+        XCTAssertEqual(before["berth_uploads_in_progress"], 0)
+
+        for _ in 0..<3 {
+            let base = try await HTTP.request("GET", berth.baseURL.appendingPathComponent("v2/"))
+            XCTAssertEqual(base.status, 200)
+        }
+        // One blob push: POST opens the session, PUT completes it with the whole blob.
+        let blob = Data("metrics test layer \(UUID())".utf8)
+        let digest = "sha256:" + SHA256.hash(data: blob).map { String(format: "%02x", $0) }.joined()
+        let started = try await HTTP.request("POST", berth.baseURL.appendingPathComponent("v2/metrics/app/blobs/uploads/"))
+        XCTAssertEqual(started.status, 202, started.text)
+        let during = try await scrape(debug)
+        XCTAssertEqual(during["berth_uploads_in_progress"], 1)
+        let location = try XCTUnwrap(started.header("Location"))
+        let separator = location.contains("?") ? "&" : "?"
+        let put = try XCTUnwrap(URL(string: location.hasPrefix("http") ? location + separator + "digest=\(digest)"
+                                        : "http://\(berth.host)\(location)\(separator)digest=\(digest)"))
+        let completed = try await HTTP.request("PUT", put, headers: ["Content-Type": "application/octet-stream"],
+                                               body: blob)
+        XCTAssertEqual(completed.status, 201, completed.text)
+        // One 404: a blob nobody pushed.
+        let missing = try await HTTP.request("GET", berth.baseURL.appendingPathComponent(
+            "v2/metrics/app/blobs/sha256:" + String(repeating: "0", count: 64)))
+        XCTAssertEqual(missing.status, 404)
+
+        let after = try await scrape(debug)
+        let getBase = requests("GET", "/v2/", 200)
+        XCTAssertEqual((after[getBase] ?? 0) - (before[getBase] ?? 0), 3, "GET /v2/ counted")
+        XCTAssertEqual(after[requests("POST", "/v2/<name>/blobs/uploads/", 202)], 1)
+        XCTAssertEqual(after[requests("PUT", "/v2/<name>/blobs/uploads/<id>", 201)], 1)
+        XCTAssertEqual(after[requests("GET", "/v2/<name>/blobs/<digest>", 404)], 1)
+        XCTAssertEqual(after["berth_uploads_in_progress"], 0)
+        XCTAssertEqual(after["berth_http_request_bytes_total"], Double(blob.count))
+        XCTAssertEqual(after["berth_http_request_duration_seconds_count{method=\"GET\",route=\"/v2/<name>/blobs/<digest>\"}"], 1)
+        // Labels never carry names or digests.
+        XCTAssertFalse(after.keys.contains { $0.contains("metrics/app") || $0.contains("sha256:") })
+
+        // Storage calls are counted: the push moved the blob into place, the 404 looked for it.
+        let storage = { (samples: [String: Double], prefix: String) in
+            samples.filter { $0.key.hasPrefix(prefix) }.values.reduce(0, +)
+        }
+        XCTAssertGreaterThan(storage(after, "berth_storage_operations_total{operation=\"move\""),
+                             storage(before, "berth_storage_operations_total{operation=\"move\""))
+        XCTAssertGreaterThan(after["berth_storage_operations_total{operation=\"stat\",outcome=\"not_found\"}"] ?? 0, 0)
+        XCTAssertGreaterThan(storage(after, "berth_storage_operation_duration_seconds_count"),
+                             storage(before, "berth_storage_operation_duration_seconds_count"))
+    }
+
+    func testAuthFailuresAreCounted() async throws {
+        let htpasswd = FileManager.default.temporaryDirectory.appendingPathComponent("berth-metrics-htpasswd-\(UUID())")
+        try "".write(to: htpasswd, atomically: true, encoding: .utf8)
+        cleanups.append { try? FileManager.default.removeItem(at: htpasswd) }
+        let (berth, debug, _) = try await start { $0.auth.mode = .htpasswd(realm: "test", path: htpasswd.path) }
+        let before = try await scrape(debug)["berth_auth_failures_total"] ?? 0
+        let refused = try await HTTP.onOwnThread {
+            try HTTP.probeStatus(URL(string: "http://127.0.0.1:\(berth.port)/v2/metrics/app/tags/list")!)
+        }
+        XCTAssertEqual(refused, 401)
+        let after = try await scrape(debug)["berth_auth_failures_total"] ?? 0
+        XCTAssertEqual(after - before, 1)
+    }
+
+    func testHealthAndReadinessFollowTheStorage() async throws {
+        let (berth, debug, root) = try await start()
+        for base in [debug, berth.baseURL] {
+            let health = try await HTTP.request("GET", base.appendingPathComponent("healthz"))
+            XCTAssertEqual(health.status, 200, "\(base)")
+            let ready = try await HTTP.request("GET", base.appendingPathComponent("readyz"))
+            XCTAssertEqual(ready.status, 200, "\(base): \(ready.text)")
+            XCTAssertEqual(ready.text, #"{"status":"ready"}"#)
+        }
+
+        // Break the storage in a way that stops root too: `berth` becomes a regular file.
+        let area = root.appendingPathComponent("berth")
+        let kept = root.appendingPathComponent("berth.kept")
+        try FileManager.default.moveItem(at: area, to: kept)
+        try Data("not a directory".utf8).write(to: area)
+        try await waitForStatus(503, debug.appendingPathComponent("readyz"), within: .seconds(10))
+        let notReady = try await HTTP.request("GET", berth.baseURL.appendingPathComponent("readyz"))
+        XCTAssertEqual(notReady.status, 503)
+        let reason = try XCTUnwrap(try JSONSerialization.jsonObject(with: notReady.body) as? [String: String])
+        XCTAssertEqual(reason["status"], "not ready")
+        XCTAssertTrue(reason["reason"]?.contains("storage check failed") == true, "\(reason)")
+        // Alive all the same.
+        let health = try await HTTP.request("GET", debug.appendingPathComponent("healthz"))
+        XCTAssertEqual(health.status, 200)
+
+        // Repair: ready again after the next check.
+        try FileManager.default.removeItem(at: area)
+        try FileManager.default.moveItem(at: kept, to: area)
+        try await waitForStatus(200, debug.appendingPathComponent("readyz"), within: .seconds(10))
+        let ready = try await HTTP.request("GET", berth.baseURL.appendingPathComponent("readyz"))
+        XCTAssertEqual(ready.status, 200)
+    }
+
+    func testDebugServerWithoutMetricsAnswers404ForThem() async throws {
+        let (_, debug, _) = try await start { $0.observability.prometheusEnabled = false }
+        try await waitForStatus(200, debug.appendingPathComponent("readyz"), within: .seconds(10))
+        let metrics = try await HTTP.request("GET", debug.appendingPathComponent("metrics"))
+        XCTAssertEqual(metrics.status, 404)
+    }
+}
