@@ -74,15 +74,20 @@ final class MetricsAndHealthTests: XCTestCase {
         XCTAssertEqual(before["berth_build_info{version=\"\(BerthMetrics.buildVersion)\"}"], 1)
         XCTAssertEqual(before["berth_uploads_in_progress"], 0)
 
+        // Response body bytes announced by the API, to compare with berth_http_response_bytes_total.
+        var announced = 0.0
+        let length = { (r: HTTP.Response) in Double(r.header("Content-Length").flatMap { Int($0) } ?? 0) }
         for _ in 0..<3 {
             let base = try await HTTP.request("GET", berth.baseURL.appendingPathComponent("v2/"))
             XCTAssertEqual(base.status, 200)
+            announced += length(base)
         }
         // One blob push: POST opens the session, PUT completes it with the whole blob.
         let blob = Data("metrics test layer \(UUID())".utf8)
         let digest = "sha256:" + SHA256.hash(data: blob).map { String(format: "%02x", $0) }.joined()
         let started = try await HTTP.request("POST", berth.baseURL.appendingPathComponent("v2/metrics/app/blobs/uploads/"))
         XCTAssertEqual(started.status, 202, started.text)
+        announced += length(started)
         let during = try await scrape(debug)
         XCTAssertEqual(during["berth_uploads_in_progress"], 1)
         let location = try XCTUnwrap(started.header("Location"))
@@ -92,10 +97,17 @@ final class MetricsAndHealthTests: XCTestCase {
         let completed = try await HTTP.request("PUT", put, headers: ["Content-Type": "application/octet-stream"],
                                                body: blob)
         XCTAssertEqual(completed.status, 201, completed.text)
+        announced += length(completed)
+        // The blob comes back through the metered driver (its `localFile` is forwarded for sendfile).
+        let pulled = try await HTTP.request("GET", berth.baseURL.appendingPathComponent("v2/metrics/app/blobs/\(digest)"))
+        XCTAssertEqual(pulled.status, 200)
+        XCTAssertEqual(pulled.body, blob)
+        announced += length(pulled)
         // One 404: a blob nobody pushed.
         let missing = try await HTTP.request("GET", berth.baseURL.appendingPathComponent(
             "v2/metrics/app/blobs/sha256:" + String(repeating: "0", count: 64)))
         XCTAssertEqual(missing.status, 404)
+        announced += length(missing)
 
         let after = try await scrape(debug)
         let getBase = requests("GET", "/v2/", 200)
@@ -103,9 +115,13 @@ final class MetricsAndHealthTests: XCTestCase {
         XCTAssertEqual(after[requests("POST", "/v2/<name>/blobs/uploads/", 202)], 1)
         XCTAssertEqual(after[requests("PUT", "/v2/<name>/blobs/uploads/<id>", 201)], 1)
         XCTAssertEqual(after[requests("GET", "/v2/<name>/blobs/<digest>", 404)], 1)
+        XCTAssertEqual(after[requests("GET", "/v2/<name>/blobs/<digest>", 200)], 1)
+        XCTAssertEqual((after["berth_http_response_bytes_total"] ?? 0) - (before["berth_http_response_bytes_total"] ?? 0),
+                       announced)
+        XCTAssertGreaterThanOrEqual(announced, Double(blob.count))
         XCTAssertEqual(after["berth_uploads_in_progress"], 0)
         XCTAssertEqual(after["berth_http_request_bytes_total"], Double(blob.count))
-        XCTAssertEqual(after["berth_http_request_duration_seconds_count{method=\"GET\",route=\"/v2/<name>/blobs/<digest>\"}"], 1)
+        XCTAssertEqual(after["berth_http_request_duration_seconds_count{method=\"GET\",route=\"/v2/<name>/blobs/<digest>\"}"], 2)
         // Labels never carry names or digests.
         XCTAssertFalse(after.keys.contains { $0.contains("metrics/app") || $0.contains("sha256:") })
 
