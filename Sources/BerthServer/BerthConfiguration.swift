@@ -3,6 +3,9 @@
 import BerthStorage
 import Logging
 
+/// Berth's version, as `berth --version` prints it and `berth_build_info` reports it.
+public let berthVersion = "0.1.0"
+
 /// Everything `berth serve` runs with, after file, environment and flags are merged and checked.
 public struct BerthConfiguration: Sendable, Equatable {
     public struct UploadPurging: Sendable, Equatable {
@@ -76,6 +79,11 @@ public struct BerthConfiguration: Sendable, Equatable {
             "validation.manifests.layers: \(manifestValidation.requireLayers ? "all" : "none")",
             "storage.maintenance.readonly.enabled: \(readOnly)",
         ]
+        if let debug = observability.debugAddress {
+            lines += ["http.debug.addr: \(debug)", "http.debug.prometheus.enabled: \(observability.prometheusEnabled)",
+                      "http.debug.prometheus.path: \(observability.prometheusPath)"]
+        }
+        lines.append("health.storagedriver.enabled: \(observability.storageHealth.enabled)")
         lines += describeSecurity()
         return lines
     }

@@ -30,7 +30,7 @@ public final class BerthMetrics: RequestObserver, Sendable {
 
     /// The version `berth_build_info` reports. The `berth` command keeps its own copy
     /// (`BerthVersion.string`); keep the two in step.
-    public static let buildVersion = "0.1.0"
+    public static let buildVersion = berthVersion
 
     /// The content type of the Prometheus text exposition format.
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"

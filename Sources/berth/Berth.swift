@@ -20,7 +20,7 @@ struct Berth: AsyncParsableCommand {
 }
 
 enum BerthVersion {
-    static let string = "0.1.0"
+    static let string = berthVersion
 }
 
 /// Exit status for configuration errors.
