@@ -34,6 +34,9 @@ public func buildApplication(
     }
     let (access, tokenService) = try await makeAccessControl(config, logger: logger)
     let limits = config.rateLimit
+    // --- Notifications: the sink queues events durably; its deliverers run as services (below).
+    let events = try await makeEventSink(config, storage: storage, logger: logger)
+    // --- end notifications
     let api = RegistryAPI(
         storage: storage,
         signer: UploadStateSigner(secret: secret),
@@ -47,7 +50,7 @@ public func buildApplication(
         access: access,
         tokenService: tokenService,
         observers: makeRequestObservers(config, metrics: observability.metrics, logger: logger),
-        events: try await makeEventSink(config, storage: storage, logger: logger))
+        events: events)
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
     logger.info("starting Berth", metadata: [
@@ -60,7 +63,8 @@ public func buildApplication(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,
             reuseAddress: true),
-        services: [purger, catalogBuilder] + observability.services(storage: storage, logger: logger),
+        services: [purger, catalogBuilder] + observability.services(storage: storage, logger: logger)
+            + notificationServices(events),  // notifications: one deliverer per endpoint
         onServerRunning: onServerRunning,
         logger: logger)
 }

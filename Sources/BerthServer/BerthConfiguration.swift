@@ -47,6 +47,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var rateLimit = RateLimitSettings()
     /// `http.debug` (debug server, Prometheus metrics) and `health.storagedriver`.
     public var observability = ObservabilitySettings()
+    /// `notifications`: webhook endpoints (ConfigurationLoader+Notifications.swift).
+    public var notifications = NotificationSettings()
 
     public init() {}
 

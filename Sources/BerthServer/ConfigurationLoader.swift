@@ -129,7 +129,8 @@ public struct ConfigurationLoader {
         "auth.groups": .map,
         "auth.silly": .unsupported("silly auth is a test mode of the reference registry; use auth.htpasswd or auth.tokenservice"),
         "access": .value,
-        "notifications": .unsupported("notifications (webhooks) are not supported by this version of Berth yet"),
+        "notifications": .section, "notifications.endpoints": .value,
+        "notifications.events": .section, "notifications.events.includereferences": .value,
         "proxy": .unsupported("pull-through caching (proxy) is not supported by this version of Berth yet"),
         "redis": .unsupported("redis is not supported by this version of Berth"),
         "middleware": .unsupported("middleware (e.g. CloudFront redirects) is not supported by Berth"),
@@ -250,6 +251,7 @@ public struct ConfigurationLoader {
         if let v = bool(tree, "storage.maintenance.readonly.enabled") { c.readOnly = v }
         buildSecurity(tree, &c)
         buildDebug(tree, &c)
+        buildNotifications(tree, &c)
         if let v = bool(tree, "storage.maintenance.uploadpurging.enabled") { c.uploadPurging.enabled = v }
         if let v = bool(tree, "storage.maintenance.uploadpurging.dryrun") { c.uploadPurging.dryRun = v }
         if let v = duration(tree, "storage.maintenance.uploadpurging.age") { c.uploadPurging.age = v }

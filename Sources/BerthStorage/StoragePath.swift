@@ -24,6 +24,9 @@ import Foundation
 ///         _indexed                                         this repository's indexes are complete
 ///         _digest_tags/<alg>/<hex>/<tag>                   tags that point (or pointed) at a manifest
 ///         _referrers/<alg>/<subject hex>/<alg>-<hex>       descriptor of a manifest whose subject it is
+///       notifications/<endpoint>/                        webhook events not yet delivered to an endpoint:
+///         queue/<sequence>-<event id>                      one event (JSON); names sort in arrival order
+///         unreadable/<file>                                queued files that could not be decoded, set aside
 public enum StoragePath: Sendable, Hashable {
     case blobData(Digest)
     case layerLink(RepositoryName, Digest)
@@ -51,6 +54,10 @@ public enum StoragePath: Sendable, Hashable {
     case digestTag(RepositoryName, Digest, Tag)
     case referrers(RepositoryName, subject: Digest)
     case referrer(RepositoryName, subject: Digest, Digest)
+    /// `endpoint` is a file-name-safe form of the endpoint's name (`notificationDirectoryName`).
+    case notificationQueue(endpoint: String)
+    case notificationQueueEntry(endpoint: String, name: String)
+    case notificationUnreadable(endpoint: String, name: String)
 
     static let v2 = "/docker/registry/v2"
 
@@ -108,11 +115,32 @@ public enum StoragePath: Sendable, Hashable {
             "/berth/repositories/\(n.value)/_referrers/\(s.algorithm.rawValue)/\(s.hex)"
         case .referrer(let n, let s, let d):
             "/berth/repositories/\(n.value)/_referrers/\(s.algorithm.rawValue)/\(s.hex)/\(d.algorithm.rawValue)-\(d.hex)"
+        case .notificationQueue(let e):
+            "/berth/notifications/\(e)/queue"
+        case .notificationQueueEntry(let e, let name):
+            "/berth/notifications/\(e)/queue/\(name)"
+        case .notificationUnreadable(let e, let name):
+            "/berth/notifications/\(e)/unreadable/\(name)"
         }
     }
 
     /// Catalog entries live in one flat directory: `/` in a name becomes `~`, which names never contain.
     static func catalogFileName(_ name: RepositoryName) -> String { name.value.replacingOccurrences(of: "/", with: "~") }
+
+    /// An endpoint name as one path component: letters, digits, `.`, `_` and `-` are kept, every
+    /// other byte becomes `%XX` (so distinct names stay distinct).
+    public static func notificationDirectoryName(_ endpoint: String) -> String {
+        var out = ""
+        for byte in endpoint.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if byte < 0x80, c.isLetter || c.isNumber || c == "_" || c == "-" || (c == "." && !out.isEmpty) {
+                out.append(c)
+            } else {
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
+    }
 
     static func repositoryName(catalogFileName: String) -> RepositoryName? {
         try? RepositoryName(catalogFileName.replacingOccurrences(of: "~", with: "/"))
