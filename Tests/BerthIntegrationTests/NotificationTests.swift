@@ -142,4 +142,19 @@ final class NotificationTests: XCTestCase {
             ((try? FileManager.default.contentsOfDirectory(atPath: queue.path)) ?? []).isEmpty
         }
     }
+
+    func testUnreadableQueuedFileIsSetAsideAndDoesNotBlockDelivery() async throws {
+        let receiver = try await startReceiver()
+        let root = try temporaryDirectory()
+        let queue = root.appendingPathComponent("berth/notifications/hook/queue")
+        try FileManager.default.createDirectory(at: queue, withIntermediateDirectories: true)
+        try Data("not json".utf8).write(to: queue.appendingPathComponent("00000000000000000000-garbage"))
+
+        let berth = try await startBerth(root: root, endpoints: [endpoint("hook", "\(receiver.url)/events")])
+        let pushed = try await push(TestImage.random(layerCount: 1, layerSize: 1_000), to: berth, repository: "hooks/x", tag: "t")
+        try await receiver.waitFor(what: "the push events") { $0.count >= pushed.count }
+        XCTAssertEqual(receiver.events(), pushed)
+        let aside = root.appendingPathComponent("berth/notifications/hook/unreadable/00000000000000000000-garbage")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: aside.path), "the unreadable file is kept for inspection")
+    }
 }

@@ -129,4 +129,17 @@ final class NotificationConfigTests: XCTestCase {
                                                   environment: [:])
         XCTAssertEqual(loaded.warnings, ["unknown configuration key notifications.endpoints[0].color is ignored"])
     }
+
+    func testReadmeExampleLoads() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let section = try XCTUnwrap(text.range(of: "### Notifications")).upperBound
+        let block = try XCTUnwrap(text[section...].components(separatedBy: "```yaml\n").dropFirst().first?
+            .components(separatedBy: "```").first)
+        let loaded = try ConfigurationLoader.load(yaml: "version: 0.1\n" + block, environment: [:])
+        XCTAssertEqual(loaded.warnings, [])
+        XCTAssertEqual(loaded.configuration.notifications.endpoints.map(\.name), ["ci"])
+        XCTAssertEqual(loaded.configuration.notifications.endpoints.first?.ignoredActions, [.pull])
+    }
 }

@@ -65,16 +65,25 @@ struct EventDeliverer: Service {
     }
 
     /// Delivers until the queue is empty or the task is cancelled (shutdown), retrying failures.
+    /// The queue is listed once per pass and sent in batches; a new pass picks up what arrived.
     func deliverQueued(_ client: HTTPClient) async {
         var failures = 0
         var wait = endpoint.backoff
         var warned = false
+        var pending: ArraySlice<String> = []
         while !Task.isCancelled {
             do {
-                let batch = try await queue.oldest(limit: batchSize, logger: logger)
-                if batch.isEmpty { return }
-                try await send(batch, client)
-                try await queue.remove(batch)
+                if pending.isEmpty {
+                    pending = try await queue.names()[...]
+                    if pending.isEmpty { return }
+                }
+                let names = pending.prefix(batchSize)
+                let batch = try await queue.load(names, logger: logger)
+                if !batch.isEmpty {
+                    try await send(batch, client)
+                    try await queue.remove(batch)
+                }
+                pending = pending.dropFirst(names.count)
                 if warned {
                     logger.info("notification endpoint \(endpoint.name) accepts events again", metadata: ["failures": "\(failures)"])
                 }

@@ -55,19 +55,22 @@ struct EventQueue: Sendable {
         }
     }
 
-    /// Up to `limit` of the oldest queued events, oldest first. Files that cannot be read as
-    /// events are moved to `unreadable/` (with an error in the log) so they never block the queue.
-    func oldest(limit: Int, logger: Logger) async throws -> [QueuedEvent] {
-        let names: [String]
+    /// The names of every queued event, oldest first.
+    func names() async throws -> [String] {
         do {
-            names = try await driver.list(StoragePath.notificationQueue(endpoint: directory).path)
+            return try await driver.list(StoragePath.notificationQueue(endpoint: directory).path)
+                .filter { !$0.hasPrefix(".") }.sorted()
         } catch StorageDriverError.notFound {
             return []
         }
+    }
+
+    /// Reads the named events, in the given order. Files that cannot be read as events are moved
+    /// to `unreadable/` (with an error in the log) so they never block the queue.
+    func load(_ names: some Sequence<String>, logger: Logger) async throws -> [QueuedEvent] {
         var events: [QueuedEvent] = []
         let decoder = JSONDecoder()
-        for name in names.sorted() where !name.hasPrefix(".") {
-            if events.count == limit { break }
+        for name in names {
             let path = StoragePath.notificationQueueEntry(endpoint: directory, name: name).path
             let content: ByteBuffer
             do {
