@@ -19,8 +19,8 @@ struct Wakeup: Sendable {
     func signal() { continuation.yield() }
 }
 
-/// Why one delivery attempt failed.
-struct DeliveryError: Error, CustomStringConvertible {
+/// Why a delivery attempt failed, or why events could not be queued.
+struct NotificationError: Error, CustomStringConvertible {
     var description: String
 }
 
@@ -125,7 +125,7 @@ struct EventDeliverer: Service {
         // Read (a bounded part of) the answer so the connection can be reused.
         _ = try? await response.body.collect(upTo: 64 * 1024)
         guard (200..<400).contains(Int(response.status.code)) else {
-            throw DeliveryError(description: "the endpoint answered \(response.status.code) \(response.status.reasonPhrase)")
+            throw NotificationError(description: "the endpoint answered \(response.status.code) \(response.status.reasonPhrase)")
         }
         logger.debug("notifications delivered", metadata: ["endpoint": "\(endpoint.name)", "events": "\(batch.count)"])
     }

@@ -44,7 +44,7 @@ final class NotificationSink: EventSink {
             do {
                 try await route.queue.append(wanted)
             } catch {
-                throw DeliveryError(description: """
+                throw NotificationError(description: """
                     notifications for endpoint \(route.endpoint.name) cannot be queued in storage: \(error). \
                     Check free space and permissions under the storage root's berth/notifications
                     """)
