@@ -35,7 +35,7 @@ public func buildApplication(
     let (access, tokenService) = try await makeAccessControl(config, logger: logger)
     let limits = config.rateLimit
     // --- Notifications: the sink queues events durably; its deliverers run as services (below).
-    let events = try await makeEventSink(config, storage: storage, logger: logger)
+    let events = try await makeEventSink(config, storage: storage, metrics: observability.metrics, logger: logger)
     // --- end notifications
     let api = RegistryAPI(
         storage: storage,

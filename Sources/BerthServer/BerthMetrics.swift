@@ -97,6 +97,25 @@ public final class BerthMetrics: RequestObserver, Sendable {
                       factory: factory).recordNanoseconds(Self.nanoseconds(duration))
     }
 
+    /// A batch of `events` reached `endpoint`; `remaining` are still queued from this pass.
+    func webhookDelivered(_ endpoint: String, events: Int, remaining: Int) {
+        CoreMetrics.Counter(label: "berth_webhook_events_delivered_total", dimensions: [("endpoint", endpoint)],
+                            factory: factory).increment(by: events)
+        webhookQueueLength(endpoint, remaining)
+    }
+
+    /// A delivery attempt to `endpoint` failed (it is retried).
+    func webhookFailed(_ endpoint: String) {
+        CoreMetrics.Counter(label: "berth_webhook_delivery_failures_total", dimensions: [("endpoint", endpoint)],
+                            factory: factory).increment()
+    }
+
+    /// Events waiting for `endpoint`, as of its deliverer's last look at the queue.
+    func webhookQueueLength(_ endpoint: String, _ length: Int) {
+        CoreMetrics.Gauge(label: "berth_webhook_queue_length", dimensions: [("endpoint", endpoint)], factory: factory)
+            .record(length)
+    }
+
     static func nanoseconds(_ d: Duration) -> Int64 {
         let (seconds, attoseconds) = d.components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000

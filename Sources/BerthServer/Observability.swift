@@ -17,12 +17,13 @@ func makeRequestObservers(_ config: BerthConfiguration, metrics: BerthMetrics? =
 
 /// The sink that keeps push, pull, mount and delete events for `notifications.endpoints`; nil
 /// when no endpoint is configured.
-func makeEventSink(_ config: BerthConfiguration, storage: RegistryStorage, logger: Logger) async throws -> (any EventSink)? {
+func makeEventSink(_ config: BerthConfiguration, storage: RegistryStorage, metrics: BerthMetrics? = nil,
+                   logger: Logger) async throws -> (any EventSink)? {
     let endpoints = config.notifications.endpoints.filter { !$0.disabled }
     guard !endpoints.isEmpty else { return nil }
     let host = ProcessInfo.processInfo.hostName
     let source = EventSource(address: "\(host):\(config.httpAddress.port)", instanceID: UUID().uuidString.lowercased(),
                              scheme: config.tls == nil ? "http" : "https")
     logger.info("notifications are on", metadata: ["endpoints": "\(endpoints.map(\.name).joined(separator: ", "))"])
-    return NotificationSink(endpoints: endpoints, driver: storage.driver, source: source, logger: logger)
+    return NotificationSink(endpoints: endpoints, driver: storage.driver, source: source, logger: logger, metrics: metrics)
 }

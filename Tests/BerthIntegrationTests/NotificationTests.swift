@@ -157,4 +157,40 @@ final class NotificationTests: XCTestCase {
         let aside = root.appendingPathComponent("berth/notifications/hook/unreadable/00000000000000000000-garbage")
         XCTAssertTrue(FileManager.default.fileExists(atPath: aside.path), "the unreadable file is kept for inspection")
     }
+
+    /// With metrics on, deliveries, failures and the queue length show on `/metrics`.
+    func testDeliveryMetrics() async throws {
+        let receiver = try await startReceiver()
+        receiver.setFailing(true)
+        let debugPort = try freeLoopbackPort()
+        let berth = try await TestRegistry.start(root: try temporaryDirectory().path) { config in
+            config.notifications.endpoints = [self.endpoint("metered", "\(receiver.url)/events")]
+            config.observability.debugAddress = ListenAddress(host: "127.0.0.1", port: debugPort)
+            config.observability.prometheusEnabled = true
+        }
+        cleanups.append { await berth.stop() }
+        func sample(_ name: String) async throws -> Double? {
+            let text = try await HTTP.request("GET", URL(string: "http://127.0.0.1:\(debugPort)/metrics")!).text
+            let line = text.split(separator: "\n").first { $0.hasPrefix(name + "{endpoint=\"metered\"} ") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        let expected = try await push(TestImage.random(layerCount: 2, layerSize: 5_000), to: berth, repository: "hooks/m", tag: "v1")
+        // Two more refused attempts after the push: the second listed the queue after every event was in it.
+        try await receiver.waitForRefusals(receiver.refused + 2)
+        let failures = try await sample("berth_webhook_delivery_failures_total")
+        XCTAssertGreaterThanOrEqual(failures ?? 0, 1)
+        let waiting = try await sample("berth_webhook_queue_length")
+        XCTAssertEqual(waiting, Double(expected.count))
+        receiver.setFailing(false)
+        try await receiver.waitFor(what: "all events") { $0.count >= expected.count }
+        var delivered: Double?
+        for _ in 0..<50 {
+            delivered = try await sample("berth_webhook_events_delivered_total")
+            if delivered == Double(expected.count) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(delivered, Double(expected.count))
+        let queueAfter = try await sample("berth_webhook_queue_length")
+        XCTAssertEqual(queueAfter, 0)
+    }
 }

@@ -37,6 +37,8 @@ struct EventDeliverer: Service {
     let wakeup: Wakeup
     let source: EventSource
     let logger: Logger
+    /// Counts deliveries and failures and shows the queue length, when metrics are on.
+    var metrics: BerthMetrics?
     /// Safety net: the queue is rescanned this often even without a wake-up.
     var rescanInterval: Duration = .seconds(30)
     /// Events per request.
@@ -75,6 +77,7 @@ struct EventDeliverer: Service {
             do {
                 if pending.isEmpty {
                     pending = try await queue.names()[...]
+                    metrics?.webhookQueueLength(endpoint.name, pending.count)
                     if pending.isEmpty { return }
                 }
                 let names = pending.prefix(batchSize)
@@ -84,6 +87,7 @@ struct EventDeliverer: Service {
                     try await queue.remove(batch)
                 }
                 pending = pending.dropFirst(names.count)
+                metrics?.webhookDelivered(endpoint.name, events: batch.count, remaining: pending.count)
                 if warned {
                     logger.info("notification endpoint \(endpoint.name) accepts events again", metadata: ["failures": "\(failures)"])
                 }
@@ -93,6 +97,8 @@ struct EventDeliverer: Service {
             } catch {
                 if Task.isCancelled { return }
                 failures += 1
+                metrics?.webhookFailed(endpoint.name)
+                pending = []  // the retry lists the queue again: events that came meanwhile join, in order
                 if failures >= endpoint.threshold && !warned {
                     warned = true
                     logger.warning("""

@@ -19,7 +19,8 @@ final class NotificationSink: EventSink {
     /// One per enabled endpoint; add them to the application's services.
     let deliverers: [EventDeliverer]
 
-    init(endpoints: [NotificationSettings.Endpoint], driver: any StorageDriver, source: EventSource, logger: Logger) {
+    init(endpoints: [NotificationSettings.Endpoint], driver: any StorageDriver, source: EventSource, logger: Logger,
+         metrics: BerthMetrics? = nil) {
         routes = endpoints.filter { !$0.disabled }.map {
             Route(endpoint: $0, queue: EventQueue(driver: driver, endpoint: $0.name), wakeup: Wakeup())
         }
@@ -27,7 +28,7 @@ final class NotificationSink: EventSink {
             var logger = logger
             logger[metadataKey: "endpoint"] = "\(route.endpoint.name)"
             return EventDeliverer(endpoint: route.endpoint, queue: route.queue, wakeup: route.wakeup, source: source,
-                                  logger: logger)
+                                  logger: logger, metrics: metrics)
         }
     }
 
