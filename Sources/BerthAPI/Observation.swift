@@ -137,13 +137,12 @@ struct RequestTrace {
     var repository: String?
     var user: String?
 
-    /// The client's `X-Request-Id` when it is a sane token (≤ 128 visible ASCII characters),
-    /// otherwise a new UUID.
-    static func requestID(from request: Hummingbird.Request) -> String {
-        if let given = request.headers[HTTPField.Name("X-Request-Id")!], !given.isEmpty, given.utf8.count <= 128,
-           given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) {
-            return given
-        }
-        return UUID().uuidString.lowercased()
+    /// The client's `X-Request-Id` when it is a sane token (≤ 128 visible ASCII characters).
+    static func clientRequestID(_ request: Hummingbird.Request) -> String? {
+        guard let given = request.headers[requestIDField], !given.isEmpty, given.utf8.count <= 128,
+              given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { return nil }
+        return given
     }
+
+    static let requestIDField = HTTPField.Name("X-Request-Id")!
 }

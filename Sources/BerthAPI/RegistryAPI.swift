@@ -63,8 +63,15 @@ public struct RegistryAPI: HTTPResponder {
     public func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
         var context = context
-        var trace = RequestTrace(requestID: RequestTrace.requestID(from: request))
-        context.logger[metadataKey: "request_id"] = .string(trace.requestID)
+        let trace0: RequestTrace
+        if let given = RequestTrace.clientRequestID(request) {
+            trace0 = RequestTrace(requestID: given)
+            context.logger[metadataKey: "request_id"] = .string(given)
+        } else {
+            // Hummingbird's own id (a counter after a random prefix), already on the request's logger.
+            trace0 = RequestTrace(requestID: context.id)
+        }
+        var trace = trace0
         var response: Response
         do {
             response = try await dispatch(request, context: context, trace: &trace)

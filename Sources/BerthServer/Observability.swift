@@ -6,7 +6,8 @@ import Logging
 /// The observers told about every request: the access log and metrics, as configured.
 func makeRequestObservers(_ config: BerthConfiguration, metrics: BerthMetrics? = nil, logger: Logger) -> [any RequestObserver] {
     var observers: [any RequestObserver] = []
-    if !config.accessLogDisabled {
+    // The access log writes at `info`: below that level it would only cost time.
+    if !config.accessLogDisabled, config.logLevel <= .info {
         var access = logger
         access[metadataKey: "log"] = "access"
         observers.append(AccessLogObserver(logger: access))
