@@ -61,12 +61,17 @@ enum ErrorMapping {
         }
     }
 
-    static func render(_ error: RegistryError, head: Bool) -> Response {
+    /// The spec's JSON error body for `error`.
+    static func body(_ error: RegistryError) -> Data {
         let body = Body(errors: [.init(code: error.code.rawValue, message: error.message,
                                        detail: error.detail.isEmpty ? nil : error.detail)])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(body)) ?? Data(#"{"errors":[{"code":"INTERNAL_ERROR","message":"error encoding failed"}]}"#.utf8)
+        return (try? encoder.encode(body)) ?? Data(#"{"errors":[{"code":"INTERNAL_ERROR","message":"error encoding failed"}]}"#.utf8)
+    }
+
+    static func render(_ error: RegistryError, head: Bool) -> Response {
+        let data = body(error)
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         for (name, value) in error.headers.sorted(by: { $0.key < $1.key }) {
             if let field = HTTPField.Name(name) { headers[field] = value }
@@ -78,4 +83,9 @@ enum ErrorMapping {
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+extension RegistryError {
+    /// The spec's JSON error body, for answers written below the API (connection handlers).
+    public var jsonBody: Data { ErrorMapping.body(self) }
 }

@@ -139,10 +139,9 @@ struct RequestTrace {
 
     /// The client's `X-Request-Id` when it is a sane token (≤ 128 visible ASCII characters).
     static func clientRequestID(_ request: Hummingbird.Request) -> String? {
-        guard let given = request.headers[requestIDField], !given.isEmpty, given.utf8.count <= 128,
+        guard let given = request.headers[.requestID], !given.isEmpty, given.utf8.count <= 128,
               given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { return nil }
         return given
     }
 
-    static let requestIDField = HTTPField.Name("X-Request-Id")!
 }

@@ -106,11 +106,17 @@ public struct RegistryAPI: HTTPResponder {
         trace.repository = route.repository
         let identity = try await authorize(route, request, context: context)
         trace.user = identity.user
-        let origin = EventOrigin(requestID: trace.requestID, address: context.remoteAddress?.ipAddress ?? "",
-                                 host: request.head.authority ?? "", method: request.method.rawValue,
-                                 userAgent: request.headers[.userAgent] ?? "", user: identity.user)
-        let response = try await EventOrigin.$current.withValue(origin) {
-            try await handle(route, request, identity: identity)
+        let response: Response
+        if events == nil {
+            response = try await handle(route, request, identity: identity)
+        } else {
+            // Who asked, for the events the route emits (only worth building when events are kept).
+            let origin = EventOrigin(requestID: trace.requestID, address: context.remoteAddress?.ipAddress ?? "",
+                                     host: request.head.authority ?? "", method: request.method.rawValue,
+                                     userAgent: request.headers[.userAgent] ?? "", user: identity.user)
+            response = try await EventOrigin.$current.withValue(origin) {
+                try await handle(route, request, identity: identity)
+            }
         }
         if let limiter = settings.rateLimiter, let length = response.headers[.contentLength].flatMap({ Int64($0) }),
            request.method != .head {

@@ -1,3 +1,5 @@
+import BerthAPI
+import BerthCore
 import NIOCore
 import NIOHTTP1
 
@@ -46,17 +48,17 @@ final class RequestHeadErrorHandler: ChannelDuplexHandler, RemovableChannelHandl
             context.fireErrorCaught(error)
             return
         }
-        let (status, code, message): (HTTPResponseStatus, String, String) = parserError == .headerOverflow
-            ? (.requestHeaderFieldsTooLarge, "DENIED",
-               "request headers exceed \(HeaderLimits.maxHeadBytes) bytes or \(HeaderLimits.maxFieldCount) fields")
-            : (.badRequest, "UNSUPPORTED", "malformed HTTP request: \(parserError)")
-        let body = #"{"errors":[{"code":"\#(code)","message":"\#(message)"}]}"#
+        let (status, error): (HTTPResponseStatus, RegistryError) = parserError == .headerOverflow
+            ? (.requestHeaderFieldsTooLarge, RegistryError(
+                .denied, "request headers exceed \(HeaderLimits.maxHeadBytes) bytes or \(HeaderLimits.maxFieldCount) fields"))
+            : (.badRequest, RegistryError(.unsupported, "malformed HTTP request: \(parserError)"))
+        let body = error.jsonBody
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Content-Length", value: String(body.count))
         headers.add(name: "Connection", value: "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }
 }

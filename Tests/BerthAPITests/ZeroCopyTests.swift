@@ -5,6 +5,10 @@ import HummingbirdTesting
 import NIOCore
 import XCTest
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Blob GETs over a real loopback server go out with `sendfile(2)`; the bytes, ranges and
 /// headers are those of the streamed path, and the internal capability header cannot be forged.
 private let capability = HTTPField.Name("X-Berth-Internal-Zero-Copy")!
@@ -35,6 +39,44 @@ final class ZeroCopyTests: XCTestCase {
             let head = try await client.send(.head, "/v2/zero/copy/blobs/\(digest)")
             XCTAssertEqual(head.headers[.contentLength], String(data.count))
             XCTAssertEqual(head.body.readableBytes, 0)
+        }
+    }
+
+    /// Clients that hang up in the middle of a zero-copy download leave no file open and no
+    /// pending send behind, and the server keeps answering.
+    func testClientsDisconnectingMidSendLeakNothing() async throws {
+        try await Registry.run(framework: .live) { client in
+            let data = content(8 << 20, seed: 13)
+            let digest = try await client.pushBlob("zero/drop", data)
+            let port = try XCTUnwrap(client.port)
+            func openFiles() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+            let before = openFiles()
+            for _ in 0..<20 {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                XCTAssertEqual(connected, 0)
+                let request = Array("GET /v2/zero/drop/blobs/\(digest) HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+                _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                _ = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }  // the head and a little body
+                close(fd)
+            }
+            // The server notices each hang-up when sendfile fails; give it a moment.
+            var after = openFiles()
+            for _ in 0..<100 where after > before || ZeroCopyFiles.shared.pendingCount > 0 {
+                try await Task.sleep(for: .milliseconds(20))
+                after = openFiles()
+            }
+            XCTAssertLessThanOrEqual(after, before, "descriptors leaked by interrupted sends")
+            XCTAssertEqual(ZeroCopyFiles.shared.pendingCount, 0)
+            let whole = try await client.send(.get, "/v2/zero/drop/blobs/\(digest)")
+            XCTAssertEqual(sha256(bodyBytes(whole)), digest)
         }
     }
 

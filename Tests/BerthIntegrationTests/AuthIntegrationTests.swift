@@ -119,3 +119,15 @@ final class AuthIntegrationTests: IntegrationTestCase {
         }
     }
 }
+
+/// The users of the TLS authentication tests: alice (password alice-pw) and bob (bob-pw).
+enum TestUsers {
+    /// Writes them to `<dir>/htpasswd` (bcrypt cost 4, quick); returns the path.
+    static func writeAliceAndBob(in dir: URL) throws -> String {
+        var users = HtpasswdFile.adding(user: "alice", password: "alice-pw", to: "", cost: 4)
+        users = HtpasswdFile.adding(user: "bob", password: "bob-pw", to: users, cost: 4)
+        let path = dir.appendingPathComponent("htpasswd").path
+        try users.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}

@@ -27,13 +27,8 @@ final class PodmanTests: IntegrationTestCase {
     func setUp(auth: (String, String, URL) async throws -> AuthSettings.Mode) async throws -> (HTTPSBerth, Podman, TestImage) {
         let dir = try temporaryDirectory("podman")
         let pki = try await TestPKI.make(in: try temporaryDirectory("podman-pki"))
-        var users = HtpasswdFile.adding(user: "alice", password: "alice-pw", to: "", cost: 4)
-        users = HtpasswdFile.adding(user: "bob", password: "bob-pw", to: users, cost: 4)
-        let htpasswd = dir.appendingPathComponent("htpasswd").path
-        try users.write(toFile: htpasswd, atomically: true, encoding: .utf8)
-        let certDir = dir.appendingPathComponent("certs")
-        try FileManager.default.createDirectory(at: certDir, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: pki.ca, toPath: certDir.appendingPathComponent("ca.crt").path)
+        let htpasswd = try TestUsers.writeAliceAndBob(in: dir)
+        let certDir = try pki.clientCertDirectory(in: dir)
         let port = try freeLoopbackPort()
         let mode = try await auth(htpasswd, "https://127.0.0.1:\(port)/token", dir)
         let berth = try await HTTPSBerth.start(root: try temporaryDirectory("podman-root").path, tls: pki.settings(pki.serverA)) { config in

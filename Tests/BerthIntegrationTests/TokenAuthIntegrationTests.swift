@@ -22,13 +22,8 @@ final class TokenAuthIntegrationTests: IntegrationTestCase {
         let pki = try await TestPKI.make(in: try temporaryDirectory("token-pki"))
         let key = dir.appendingPathComponent("signing.pem").path
         try await ProcessRunner.run("/usr/bin/openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key])
-        var users = HtpasswdFile.adding(user: "alice", password: "alice-pw", to: "", cost: 4)
-        users = HtpasswdFile.adding(user: "bob", password: "bob-pw", to: users, cost: 4)
-        let htpasswd = dir.appendingPathComponent("htpasswd").path
-        try users.write(toFile: htpasswd, atomically: true, encoding: .utf8)
-        let certDir = dir.appendingPathComponent("certs")
-        try FileManager.default.createDirectory(at: certDir, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: pki.ca, toPath: certDir.appendingPathComponent("ca.crt").path)
+        let htpasswd = try TestUsers.writeAliceAndBob(in: dir)
+        let certDir = try pki.clientCertDirectory(in: dir)
 
         let port = try freeLoopbackPort()
         let base = "https://127.0.0.1:\(port)"
@@ -51,25 +46,8 @@ final class TokenAuthIntegrationTests: IntegrationTestCase {
         return Setup(berth: berth, pki: pki, base: base, certDir: certDir.path)
     }
 
-    struct Answer {
-        var status: Int
-        var headers: String
-        var body: String
-        func header(_ name: String) -> String? {
-            for line in headers.split(separator: "\r\n") where line.lowercased().hasPrefix(name.lowercased() + ":") {
-                return line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
-            }
-            return nil
-        }
-        var errorCode: String? {
-            guard let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
-                  let errors = json["errors"] as? [[String: Any]] else { return nil }
-            return errors.first?["code"] as? String
-        }
-    }
-
     func curl(_ s: Setup, _ method: String, _ path: String, token: String? = nil, user: String? = nil,
-              body: String? = nil) async throws -> Answer {
+              body: String? = nil) async throws -> HTTP.Response {
         let scratch = try temporaryDirectory("curl")
         let headers = scratch.appendingPathComponent("h").path
         let out = scratch.appendingPathComponent("b").path
@@ -78,17 +56,23 @@ final class TokenAuthIntegrationTests: IntegrationTestCase {
         if let user { arguments += ["-u", user] }
         if let body { arguments += ["--data-binary", body] }
         let result = try await ProcessRunner.run("/usr/bin/curl", arguments + [s.base + path], timeout: .seconds(20), allowFailure: true)
-        return Answer(status: Int(result.stdout) ?? 0,
-                      headers: (try? String(contentsOfFile: headers, encoding: .utf8)) ?? "",
-                      body: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+        // The last header block (after any interim response), as name to value.
+        var fields: [String: String] = [:]
+        let head = (try? String(contentsOfFile: headers, encoding: .utf8)) ?? ""
+        for line in head.components(separatedBy: "\r\n\r\n").filter({ !$0.isEmpty }).last?.split(separator: "\r\n") ?? [] {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return HTTP.Response(status: Int(result.stdout) ?? 0, headers: fields,
+                             body: FileManager.default.contents(atPath: out) ?? Data())
     }
 
     func token(_ s: Setup, user: String?, scopes: [String], service: String? = nil) async throws -> String {
         let query = (["service=\(service ?? s.service)"] + scopes.map { "scope=\($0)" }).joined(separator: "&")
         let answer = try await curl(s, "GET", "/token?\(query)", user: user)
-        XCTAssertEqual(answer.status, 200, answer.body)
-        let json = try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any]
-        return try XCTUnwrap(json?["token"] as? String, answer.body)
+        XCTAssertEqual(answer.status, 200, answer.text)
+        let json = try JSONSerialization.jsonObject(with: Data(answer.text.utf8)) as? [String: Any]
+        return try XCTUnwrap(json?["token"] as? String, answer.text)
     }
 
     func testSkopeoPushesAndPullsThroughTheTokenService() async throws {
@@ -129,22 +113,22 @@ final class TokenAuthIntegrationTests: IntegrationTestCase {
         XCTAssertEqual(tags.header("WWW-Authenticate"),
                        #"Bearer realm="\#(s.base)/token",service="berth-tests",scope="repository:team-a/app:pull""#)
         let upload = try await curl(s, "POST", "/v2/team-a/app/blobs/uploads/")
-        XCTAssertTrue(upload.header("WWW-Authenticate")?.contains(#"scope="repository:team-a/app:pull,push""#) ?? false, upload.headers)
+        XCTAssertTrue(upload.header("WWW-Authenticate")?.contains(#"scope="repository:team-a/app:pull,push""#) ?? false, "\(upload.headers)")
 
         // alice pushes a blob with a push token; bob's pull token cannot push or delete.
         let alicePush = try await token(s, user: "alice:alice-pw", scopes: ["repository:team-a/app:pull,push,delete"])
         let started = try await curl(s, "POST", "/v2/team-a/app/blobs/uploads/", token: alicePush)
-        XCTAssertEqual(started.status, 202, started.body)
+        XCTAssertEqual(started.status, 202, started.text)
         let bobToken = try await token(s, user: "bob:bob-pw", scopes: ["repository:team-a/app:pull,push,delete"])
         let bobPush = try await curl(s, "POST", "/v2/team-a/app/blobs/uploads/", token: bobToken)
         XCTAssertEqual(bobPush.status, 401)
         XCTAssertEqual(bobPush.errorCode, "UNAUTHORIZED")
-        XCTAssertTrue(bobPush.header("WWW-Authenticate")?.contains(#"error="insufficient_scope""#) ?? false, bobPush.headers)
+        XCTAssertTrue(bobPush.header("WWW-Authenticate")?.contains(#"error="insufficient_scope""#) ?? false, "\(bobPush.headers)")
         let bobDelete = try await curl(s, "DELETE", "/v2/team-a/app/manifests/sha256:\(String(repeating: "0", count: 64))", token: bobToken)
         XCTAssertEqual(bobDelete.status, 401)
         XCTAssertTrue(bobDelete.header("WWW-Authenticate")?.contains(#"scope="repository:team-a/app:delete""#) ?? false)
         let bobPull = try await curl(s, "GET", "/v2/team-a/app/tags/list", token: bobToken)
-        XCTAssertEqual(bobPull.errorCode, "NAME_UNKNOWN", "a pull token for team-a/app must get past access control: \(bobPull.body)")
+        XCTAssertEqual(bobPull.errorCode, "NAME_UNKNOWN", "a pull token for team-a/app must get past access control: \(bobPull.text)")
 
         // A token for repository A is worth nothing on B.
         let other = try await curl(s, "GET", "/v2/team-a/other/tags/list", token: bobToken)
@@ -158,39 +142,39 @@ final class TokenAuthIntegrationTests: IntegrationTestCase {
         parts[1] = Self.base64URL(Data(widened.utf8))
         let tampered = try await curl(s, "POST", "/v2/team-a/app/blobs/uploads/", token: parts.joined(separator: "."))
         XCTAssertEqual(tampered.status, 401)
-        XCTAssertTrue(tampered.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) ?? false, tampered.headers)
+        XCTAssertTrue(tampered.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) ?? false, "\(tampered.headers)")
         let unsigned = Self.base64URL(Data(#"{"alg":"none","typ":"JWT"}"#.utf8)) + "." + parts[1] + "."
         let none = try await curl(s, "GET", "/v2/team-a/app/tags/list", token: unsigned)
         XCTAssertEqual(none.status, 401)
         XCTAssertTrue(none.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) ?? false)
         let foreign = try await curl(s, "GET", "/token?service=another-registry&scope=repository:team-a/app:pull", user: "bob:bob-pw")
-        XCTAssertEqual(foreign.status, 400, foreign.body)
+        XCTAssertEqual(foreign.status, 400, foreign.text)
     }
 
     func testTokenEndpointAndCatalogFiltering() async throws {
         let s = try await start()
         let wrong = try await curl(s, "GET", "/token?service=berth-tests&scope=repository:team-a/app:pull", user: "alice:nope")
         XCTAssertEqual(wrong.status, 401)
-        XCTAssertFalse(wrong.body.contains("nope"))
+        XCTAssertFalse(wrong.text.contains("nope"))
         let unknown = try await curl(s, "GET", "/token?service=berth-tests", user: "mallory:x")
         XCTAssertEqual(unknown.status, 401)
 
         // Anonymous tokens reach public/** only.
         let anonymous = try await token(s, user: nil, scopes: ["repository:public/base:pull", "repository:team-a/app:pull"])
         let publicTags = try await curl(s, "GET", "/v2/public/base/tags/list", token: anonymous)
-        XCTAssertEqual(publicTags.errorCode, "NAME_UNKNOWN", publicTags.body)
+        XCTAssertEqual(publicTags.errorCode, "NAME_UNKNOWN", publicTags.text)
         let privateTags = try await curl(s, "GET", "/v2/team-a/app/tags/list", token: anonymous)
         XCTAssertEqual(privateTags.status, 401)
 
         // OAuth2 password grant with a refresh token, then the refresh grant.
         let form = "grant_type=password&username=alice&password=alice-pw&service=berth-tests&client_id=tests&access_type=offline&scope=registry:catalog:*"
         let granted = try await curl(s, "POST", "/token", body: form)
-        XCTAssertEqual(granted.status, 200, granted.body)
-        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(granted.body.utf8)) as? [String: Any])
+        XCTAssertEqual(granted.status, 200, granted.text)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(granted.text.utf8)) as? [String: Any])
         let refresh = try XCTUnwrap(json["refresh_token"] as? String)
         let refreshed = try await curl(s, "POST", "/token",
                                        body: "grant_type=refresh_token&refresh_token=\(refresh)&service=berth-tests&scope=registry:catalog:*")
-        XCTAssertEqual(refreshed.status, 200, refreshed.body)
+        XCTAssertEqual(refreshed.status, 200, refreshed.text)
         let refusedRefresh = try await curl(s, "POST", "/token", body: "grant_type=refresh_token&refresh_token=garbage&service=berth-tests")
         XCTAssertEqual(refusedRefresh.status, 401)
 
@@ -199,7 +183,7 @@ final class TokenAuthIntegrationTests: IntegrationTestCase {
         try await pushTinyImage(s, "team-a/app", token: alicePush)
         let aliceCatalog = try await token(s, user: "alice:alice-pw", scopes: ["registry:catalog:*"])
         let catalog = try await curl(s, "GET", "/v2/_catalog", token: aliceCatalog)
-        XCTAssertEqual(catalog.body, #"{"repositories":["team-a/app"]}"#)
+        XCTAssertEqual(catalog.text, #"{"repositories":["team-a/app"]}"#)
         let noCatalog = try await curl(s, "GET", "/v2/_catalog", token: alicePush)
         XCTAssertEqual(noCatalog.status, 401)
         XCTAssertTrue(noCatalog.header("WWW-Authenticate")?.contains(#"scope="registry:catalog:*""#) ?? false)
@@ -230,7 +214,7 @@ final class TokenAuthIntegrationTests: IntegrationTestCase {
             return try await issuer.issue(subject: "ci", access: access).token
         }
         let good = try await curl(s, "GET", "/v2/team-a/app/tags/list", token: try await issued(pem: pem))
-        XCTAssertEqual(good.errorCode, "NAME_UNKNOWN", good.body)
+        XCTAssertEqual(good.errorCode, "NAME_UNKNOWN", good.text)
         let challenge = try await curl(s, "GET", "/v2/team-a/app/tags/list")
         XCTAssertEqual(challenge.header("WWW-Authenticate"),
                        #"Bearer realm="https://auth.example.com/token",service="berth-tests",scope="repository:team-a/app:pull""#)
@@ -246,10 +230,10 @@ final class TokenAuthIntegrationTests: IntegrationTestCase {
         fresh = Self.base64URL(Data(header.utf8)) + "." + Self.base64URL(Data(fresh.utf8))
         let handMade = fresh + "." + Self.base64URL(try signer.signature(for: Data(fresh.utf8)).rawRepresentation)
         let accepted = try await curl(s, "GET", "/v2/team-a/app/tags/list", token: handMade)
-        XCTAssertEqual(accepted.errorCode, "NAME_UNKNOWN", "the hand-made valid token must pass: \(accepted.body)")
+        XCTAssertEqual(accepted.errorCode, "NAME_UNKNOWN", "the hand-made valid token must pass: \(accepted.text)")
         let expired = try await curl(s, "GET", "/v2/team-a/app/tags/list", token: stale)
         XCTAssertEqual(expired.status, 401)
-        XCTAssertTrue(expired.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) ?? false, expired.headers)
+        XCTAssertTrue(expired.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) ?? false, "\(expired.headers)")
         let audience = try await curl(s, "GET", "/v2/team-a/app/tags/list", token: try await issued(service: "elsewhere", pem: pem))
         XCTAssertEqual(audience.status, 401)
         let otherKey = dir.appendingPathComponent("other.key").path
@@ -264,7 +248,7 @@ final class TokenAuthIntegrationTests: IntegrationTestCase {
         let config = #"{"architecture":"amd64","os":"linux"}"#
         let digest = Blob.digest(Data(config.utf8))
         let blob = try await curl(s, "POST", "/v2/\(repo)/blobs/uploads/?digest=\(digest)", token: token, body: config)
-        XCTAssertEqual(blob.status, 201, blob.body)
+        XCTAssertEqual(blob.status, 201, blob.text)
         let manifest = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(digest)","size":\#(config.utf8.count)},"layers":[]}"#
         let scratch = try temporaryDirectory("m")
         let file = scratch.appendingPathComponent("m.json").path
