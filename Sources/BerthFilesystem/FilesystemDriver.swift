@@ -274,6 +274,17 @@ public struct FilesystemDriver: StorageDriver {
         }
     }
 
+    public func removeEmptyDirectory(_ path: String) async throws {
+        let dir = try full(path)
+        try await blocking {
+            // rmdir(2) refuses a directory with entries, so a file moved in meanwhile is never lost.
+            guard rmdir(dir) != 0 else { return }
+            let code = errno
+            if code == ENOTEMPTY || code == EEXIST || code == ENOENT || code == ENOTDIR { return }
+            throw Self.ioError("rmdir", path, code)
+        }
+    }
+
     public func delete(_ path: String) async throws {
         let file = try full(path)
         let tmpDir = try full(StoragePath.temporaryDirectory.path)

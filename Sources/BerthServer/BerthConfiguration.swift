@@ -49,6 +49,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var observability = ObservabilitySettings()
     /// `notifications`: webhook endpoints (ConfigurationLoader+Notifications.swift).
     public var notifications = NotificationSettings()
+    /// `storage.gc`: online garbage collection (ConfigurationLoader+GarbageCollection.swift).
+    public var garbageCollection = GarbageCollectionSettings()
 
     public init() {}
 
@@ -86,6 +88,7 @@ public struct BerthConfiguration: Sendable, Equatable {
                       "http.debug.prometheus.path: \(observability.prometheusPath)"]
         }
         lines.append("health.storagedriver.enabled: \(observability.storageHealth.enabled)")
+        lines += garbageCollection.describe()
         lines += describeSecurity()
         return lines
     }

@@ -108,6 +108,8 @@ public struct ConfigurationLoader {
         "storage.maintenance.uploadpurging.enabled": .value, "storage.maintenance.uploadpurging.age": .value,
         "storage.maintenance.uploadpurging.interval": .value, "storage.maintenance.uploadpurging.dryrun": .value,
         "storage.maintenance.readonly": .section, "storage.maintenance.readonly.enabled": .value,
+        "storage.gc": .section, "storage.gc.interval": .value, "storage.gc.deleteuntagged": .value,
+        "storage.gc.graceperiod": .value, "storage.gc.dryrun": .value,
         "storage.cache": .ignored("Berth keeps its own bounded in-memory caches; storage.cache has no effect"),
         "storage.redirect": .ignored("redirects apply to object storage only; the filesystem driver serves content itself"),
         "storage.tag": .ignored("storage.tag settings have no effect in Berth"),
@@ -252,6 +254,7 @@ public struct ConfigurationLoader {
         buildSecurity(tree, &c)
         buildDebug(tree, &c)
         buildNotifications(tree, &c)
+        buildGarbageCollection(tree, &c)
         if let v = bool(tree, "storage.maintenance.uploadpurging.enabled") { c.uploadPurging.enabled = v }
         if let v = bool(tree, "storage.maintenance.uploadpurging.dryrun") { c.uploadPurging.dryRun = v }
         if let v = duration(tree, "storage.maintenance.uploadpurging.age") { c.uploadPurging.age = v }

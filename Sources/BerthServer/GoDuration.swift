@@ -1,7 +1,7 @@
 /// Durations written the way the reference registry's config writes them (Go's
 /// `time.ParseDuration`): `168h`, `10m30s`, `1.5h`, `500ms`. A bare number is seconds.
-enum GoDuration {
-    static func parse(_ text: String) -> Duration? {
+public enum GoDuration {
+    public static func parse(_ text: String) -> Duration? {
         let s = text.trimmingCharacters(in: " ")
         if s.isEmpty { return nil }
         if let seconds = Double(s), seconds >= 0 { return .milliseconds(Int64(seconds * 1000)) }
@@ -28,7 +28,7 @@ enum GoDuration {
         return .nanoseconds(Int64(total * 1e9))
     }
 
-    static func format(_ d: Duration) -> String {
+    public static func format(_ d: Duration) -> String {
         let seconds = d.components.seconds
         if seconds > 0, seconds % 3600 == 0 { return "\(seconds / 3600)h" }
         if seconds > 0, seconds % 60 == 0 { return "\(seconds / 60)m" }

@@ -70,5 +70,9 @@ public struct MeteredStorageDriver: StorageDriver {
         try await measure("delete") { try await base.delete(path) }
     }
 
+    public func removeEmptyDirectory(_ path: String) async throws {
+        try await measure("remove_empty_directory") { try await base.removeEmptyDirectory(path) }
+    }
+
     public func localFile(_ path: String) -> String? { base.localFile(path) }
 }

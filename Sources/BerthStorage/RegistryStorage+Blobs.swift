@@ -37,9 +37,9 @@ extension RegistryStorage {
     /// mount). Returns its size, or nil when the blob is not there (the caller then starts an
     /// ordinary upload).
     public func mountBlob(_ digest: Digest, from source: RepositoryName?, into target: RepositoryName) async throws -> Int64? {
+        try await pin([digest])  // before the checks (docs/garbage-collection.md)
         if let source, try await !isBlobLinked(digest, in: source) { return nil }
-        guard
-              let info = try await driver.statIfExists(StoragePath.blobData(digest).path) else { return nil }
+        guard let info = try await driver.statIfExists(StoragePath.blobData(digest).path) else { return nil }
         try await writeLink(.layerLink(target, digest), to: digest)
         return info.size
     }

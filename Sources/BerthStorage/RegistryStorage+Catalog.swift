@@ -13,10 +13,13 @@ extension RegistryStorage {
         try await driver.putMarker(entry)
     }
 
-    /// Removes a repository from the catalog when its last manifest is gone.
+    /// Removes a repository from the catalog when its last manifest is gone. A push racing this
+    /// writes its manifest link before it adds the entry; looking again after the removal means
+    /// that either this check sees the new link and puts the entry back, or the push adds it after.
     func removeFromCatalogIfEmpty(_ repository: RepositoryName) async throws {
         guard try await manifestDigests(in: repository).isEmpty else { return }
         try await driver.delete(StoragePath.catalogEntry(repository).path)
+        if try await !manifestDigests(in: repository).isEmpty { try await addToCatalog(repository) }
     }
 
     /// All catalogued repository names, sorted. Builds the catalog first if it was never built

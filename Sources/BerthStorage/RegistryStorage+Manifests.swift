@@ -24,6 +24,10 @@ extension RegistryStorage {
                                 detail: ["digest": given.description])
         }
         let manifest = try ParsedManifest.parse(bytes.readableBytesView, contentType: contentType)
+        // Pinned before anything is checked, so a concurrent garbage collection puts back what
+        // this push relies on (docs/garbage-collection.md).
+        let referenced = [digest] + ((manifest.config.map { [$0] } ?? []) + manifest.layers + manifest.manifests).map(\.digest)
+        try await pin(referenced)
         try await checkReferences(of: manifest, in: repository)
 
         let blobPath = StoragePath.blobData(digest).path

@@ -153,6 +153,7 @@ extension RegistryStorage {
                                     detail: ["digest": digest.description])
             }
             let blobPath = StoragePath.blobData(digest).path
+            try await pin([digest])  // before the existence check (docs/garbage-collection.md)
             if try await driver.statIfExists(blobPath)?.size != offset {
                 try await driver.move(from: StoragePath.uploadData(repository, id: id).path, to: blobPath)
             }

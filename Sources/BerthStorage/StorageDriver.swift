@@ -68,6 +68,9 @@ public protocol StorageDriver: Sendable {
     func move(from source: String, to destination: String) async throws
     /// Deletes an object or a whole directory tree; deleting nothing is not an error.
     func delete(_ path: String) async throws
+    /// Removes a directory only if it is empty, atomically (a concurrent write into it wins);
+    /// does nothing when it holds entries or is missing. Drivers without directories do nothing.
+    func removeEmptyDirectory(_ path: String) async throws
     /// Where the object lives on the local file system, for drivers that keep objects as plain
     /// files (blob GETs then send them with `sendfile(2)`); nil for every other driver.
     func localFile(_ path: String) -> String?

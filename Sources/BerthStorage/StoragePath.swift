@@ -24,6 +24,11 @@ import Foundation
 ///         _indexed                                         this repository's indexes are complete
 ///         _digest_tags/<alg>/<hex>/<tag>                   tags that point (or pointed) at a manifest
 ///         _referrers/<alg>/<subject hex>/<alg>-<hex>       descriptor of a manifest whose subject it is
+///       gc/                                              garbage collection (docs/garbage-collection.md):
+///         pins/<UTC hour>/<ms>-<random>                    digests an operation is about to rely on, one per line
+///         quarantine/<alg>-<hex>                           blob content set aside until its deletion is final
+///         lock                                             held by the running collection (refreshed while it runs)
+///         last-run.json                                    the report of the last collection
 ///       notifications/<endpoint>/                        webhook events not yet delivered to an endpoint:
 ///         queue/<sequence>-<event id>                      one event (JSON); names sort in arrival order
 ///         unreadable/<file>                                queued files that could not be decoded, set aside
@@ -54,6 +59,16 @@ public enum StoragePath: Sendable, Hashable {
     case digestTag(RepositoryName, Digest, Tag)
     case referrers(RepositoryName, subject: Digest)
     case referrer(RepositoryName, subject: Digest, Digest)
+    case blobDirectory(Digest)
+    case blobsRoot
+    case layerLinks(RepositoryName)
+    case gcPins
+    case gcPinHour(String)
+    case gcPin(hour: String, name: String)
+    case gcQuarantine
+    case gcQuarantineEntry(Digest)
+    case gcLock
+    case gcLastRun
     /// `endpoint` is a file-name-safe form of the endpoint's name (`notificationDirectoryName`).
     case notificationQueue(endpoint: String)
     case notificationQueueEntry(endpoint: String, name: String)
@@ -115,6 +130,26 @@ public enum StoragePath: Sendable, Hashable {
             "/berth/repositories/\(n.value)/_referrers/\(s.algorithm.rawValue)/\(s.hex)"
         case .referrer(let n, let s, let d):
             "/berth/repositories/\(n.value)/_referrers/\(s.algorithm.rawValue)/\(s.hex)/\(d.algorithm.rawValue)-\(d.hex)"
+        case .blobDirectory(let d):
+            "\(Self.v2)/blobs/\(d.algorithm.rawValue)/\(d.hex.prefix(2))/\(d.hex)"
+        case .blobsRoot:
+            "\(Self.v2)/blobs"
+        case .layerLinks(let n):
+            "\(Self.v2)/repositories/\(n.value)/_layers"
+        case .gcPins:
+            "/berth/gc/pins"
+        case .gcPinHour(let hour):
+            "/berth/gc/pins/\(hour)"
+        case .gcPin(let hour, let name):
+            "/berth/gc/pins/\(hour)/\(name)"
+        case .gcQuarantine:
+            "/berth/gc/quarantine"
+        case .gcQuarantineEntry(let d):
+            "/berth/gc/quarantine/\(d.algorithm.rawValue)-\(d.hex)"
+        case .gcLock:
+            "/berth/gc/lock"
+        case .gcLastRun:
+            "/berth/gc/last-run.json"
         case .notificationQueue(let e):
             "/berth/notifications/\(e)/queue"
         case .notificationQueueEntry(let e, let name):
