@@ -11,6 +11,8 @@ enum Requirement: Equatable {
     case repository(String, [AccessAction])
     /// Listing repositories.
     case catalog
+    /// The admin API.
+    case admin
     /// Nothing (the method is not allowed anyway; the route answers 405).
     case none
 
@@ -18,6 +20,7 @@ enum Requirement: Equatable {
         switch (route, method) {
         case (.base, _): self = .authenticated
         case (.catalog, _): self = .catalog
+        case (.admin, _): self = .admin
         case (.blob(let name, _), .delete), (.manifest(let name, _), .delete):
             self = .repository(name, [.delete])
         case (.blob(let name, _), _), (.tags(let name), _), (.referrers(let name, _), _):
@@ -39,6 +42,7 @@ enum Requirement: Equatable {
         switch self {
         case .repository(let name, let actions): .repository(name, actions.contains(.push) ? actions + [.pull] : actions)
         case .catalog: .catalog
+        case .admin: .admin
         case .authenticated, .none: nil
         }
     }
@@ -61,6 +65,8 @@ extension RegistryAPI {
             try access.requireAuthenticated(identity)
         case .catalog:
             try access.requireCatalog(identity)
+        case .admin:
+            try access.requireAdmin(identity)
         case .repository(let name, let actions):
             try access.require(actions, on: name, identity: identity)
             if requirement.isWrite, settings.readOnly {

@@ -41,10 +41,13 @@ public struct RegistryAPI: HTTPResponder {
     let observers: [any RequestObserver]
     /// Takes push, pull, mount and delete events (notifications); nil: none are kept.
     let events: (any EventSink)?
+    /// Garbage collection and storage usage for `/admin/api/...`; nil: those answer 404.
+    let admin: (any AdminOperations)?
     let extraHeaders: HTTPFields
 
     public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open,
-                tokenService: TokenService? = nil, observers: [any RequestObserver] = [], events: (any EventSink)? = nil) {
+                tokenService: TokenService? = nil, observers: [any RequestObserver] = [], events: (any EventSink)? = nil,
+                admin: (any AdminOperations)? = nil) {
         self.storage = storage
         self.signer = signer
         self.settings = settings
@@ -52,6 +55,7 @@ public struct RegistryAPI: HTTPResponder {
         self.tokenService = tokenService
         self.observers = observers
         self.events = events
+        self.admin = admin
         var fields = HTTPFields()
         for (name, value) in settings.extraHeaders {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
@@ -100,7 +104,7 @@ public struct RegistryAPI: HTTPResponder {
             return try await TokenRoutes(service: tokenService).respond(request, context: context)
         }
         guard let route = Route(path: request.uri.path) else {
-            throw RegistryError(.notFound, "no such endpoint: \(request.method) \(request.uri.path.prefix(200)); the API lives under /v2/")
+            throw RegistryError(.notFound, "no such endpoint: \(request.method) \(request.uri.path.prefix(200)); the API lives under /v2/ (and /admin/api/gc, /admin/api/storage)")
         }
         trace.route = route.pattern
         trace.repository = route.repository
@@ -157,6 +161,8 @@ public struct RegistryAPI: HTTPResponder {
             return try await ReferrerRoutes(api: self).list(request, name: name, digest: digest, head: method == .head)
         case (.catalog, .get), (.catalog, .head):
             return try await TagRoutes(api: self).catalog(request, head: method == .head, identity: identity)
+        case (.admin(let endpoint), _) where route.allowedMethods.contains(method.rawValue):
+            return try await AdminRoutes(api: self).respond(endpoint, request, identity: identity)
         default:
             var error = RegistryError(.unsupported, "method \(method) is not allowed on \(request.uri.path.prefix(200)); allowed: \(route.allowedMethods.joined(separator: ", "))")
             error.headers["Allow"] = route.allowedMethods.joined(separator: ", ")

@@ -10,9 +10,23 @@ enum Route: Equatable, Sendable {
     case uploads(name: String)
     case upload(name: String, id: String)
     case referrers(name: String, digest: String)
+    /// `/admin/api/<endpoint>`: Berth's own admin API (AdminRoutes.swift).
+    case admin(AdminEndpoint)
+
+    enum AdminEndpoint: String, Sendable {
+        /// Garbage collection: the last run (GET), a run now (POST).
+        case gc
+        /// Storage usage per repository.
+        case storage
+    }
 
     /// nil when the path is not an API endpoint.
     init?(path: String) {
+        if path.hasPrefix("/admin/api/") {
+            guard let endpoint = AdminEndpoint(rawValue: String(path.dropFirst(11))) else { return nil }
+            self = .admin(endpoint)
+            return
+        }
         guard path == "/v2" || path.hasPrefix("/v2/") else { return nil }
         let rest = path.dropFirst(path == "/v2" ? 3 : 4)
         if rest.isEmpty { self = .base; return }
@@ -52,13 +66,14 @@ enum Route: Equatable, Sendable {
         case .uploads: "/v2/<name>/blobs/uploads/"
         case .upload: "/v2/<name>/blobs/uploads/<id>"
         case .referrers: "/v2/<name>/referrers/<digest>"
+        case .admin(let endpoint): "/admin/api/\(endpoint.rawValue)"
         }
     }
 
     /// The repository named in the path, if any.
     var repository: String? {
         switch self {
-        case .base, .catalog: nil
+        case .base, .catalog, .admin: nil
         case .tags(let name), .manifest(let name, _), .blob(let name, _), .uploads(let name), .upload(let name, _),
              .referrers(let name, _): name
         }
@@ -72,6 +87,8 @@ enum Route: Equatable, Sendable {
         case .blob: ["GET", "HEAD", "DELETE"]
         case .uploads: ["POST"]
         case .upload: ["GET", "PATCH", "PUT", "DELETE"]
+        case .admin(.gc): ["GET", "POST"]
+        case .admin(.storage): ["GET"]
         }
     }
 }

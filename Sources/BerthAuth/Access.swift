@@ -6,8 +6,13 @@ public enum AccessAction: String, Sendable, Hashable, CaseIterable, Comparable {
     case pull, push, delete
     /// `registry:catalog:*`: listing repositories.
     case catalog
+    /// `registry:admin:*`: the admin API (garbage collection, storage usage).
+    case admin
 
     public static func < (a: Self, b: Self) -> Bool { a.order < b.order }
+
+    /// Actions on the registry as a whole rather than on a repository.
+    public static let registryActions: Set<AccessAction> = [.catalog, .admin]
     private var order: Int { Self.allCases.firstIndex(of: self)! }
 
     /// Parses one action name; `*` stands for every repository action.
@@ -18,6 +23,7 @@ public enum AccessAction: String, Sendable, Hashable, CaseIterable, Comparable {
         case "push": [.push]
         case "delete": [.delete]
         case "catalog": [.catalog]
+        case "admin": [.admin]
         default: nil
         }
     }
@@ -41,6 +47,7 @@ public struct AccessScope: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static let catalog = AccessScope(type: "registry", name: "catalog", actions: ["*"])
+    public static let admin = AccessScope(type: "registry", name: "admin", actions: ["*"])
 
     /// Parses `type:name:actions`. The name may hold colons (a registry host with a port), so
     /// the type ends at the first colon and the actions start after the last.

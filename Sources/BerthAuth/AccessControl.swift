@@ -125,7 +125,7 @@ public struct AccessControl: Sendable {
             for scope in access where scope.type == "repository" && scope.name == repository {
                 for action in scope.actions { granted.formUnion(AccessAction.parse(action) ?? []) }
             }
-            return granted.subtracting([.catalog])
+            return granted.subtracting(AccessAction.registryActions)
         }
     }
 
@@ -135,6 +135,15 @@ public struct AccessControl: Sendable {
         case .open: true
         case .htpasswd: rules.mayListCatalog(identity.user)
         case .token: identity.tokenAccess?.contains { $0.type == "registry" && $0.name == "catalog" } ?? false
+        }
+    }
+
+    /// Whether `identity` may use the admin API.
+    public func mayAdminister(_ identity: Identity) -> Bool {
+        switch mode {
+        case .open: true
+        case .htpasswd: rules.allows(.admin, for: identity.user)
+        case .token: identity.tokenAccess?.contains { $0.type == "registry" && $0.name == "admin" } ?? false
         }
     }
 
@@ -163,6 +172,12 @@ public struct AccessControl: Sendable {
     public func requireCatalog(_ identity: Identity) throws(RegistryError) {
         guard !mayListCatalog(identity) else { return }
         try refuse(.catalog, identity: identity, what: "access to the catalog")
+    }
+
+    /// Refuses unless `identity` may use the admin API.
+    public func requireAdmin(_ identity: Identity) throws(RegistryError) {
+        guard !mayAdminister(identity) else { return }
+        try refuse(.admin, identity: identity, what: "access to the admin API")
     }
 
     /// Refuses anonymous requests when the registry needs authentication (`GET /v2/`).

@@ -4,7 +4,7 @@
 ///       - { users: [alice], groups: [ci], repositories: ["team-a/**"], actions: [pull, push, delete] }
 ///       - { users: ["*"], repositories: ["public/**"], actions: [pull] }
 ///       - { users: [anonymous], repositories: ["public/**"], actions: [pull] }
-///       - { users: [admin], actions: [catalog] }
+///       - { users: [admin], actions: [catalog, admin] }
 ///
 /// With no rules every authenticated user may do everything (as the reference registry with
 /// htpasswd). With any rule, access is denied unless a rule grants it. `*` among users means any
@@ -43,7 +43,7 @@ public struct AccessRules: Sendable, Equatable {
         if rules.isEmpty { return user == nil ? [] : [.pull, .push, .delete] }
         var granted = Set<AccessAction>()
         for rule in rules where applies(rule, to: user) {
-            let repositoryActions = rule.actions.subtracting([.catalog])
+            let repositoryActions = rule.actions.subtracting(AccessAction.registryActions)
             guard !repositoryActions.isEmpty, !granted.isSuperset(of: repositoryActions) else { continue }
             if rule.repositories.contains(where: { Glob.matches($0, repository) }) { granted.formUnion(repositoryActions) }
         }
@@ -52,9 +52,13 @@ public struct AccessRules: Sendable, Equatable {
 
     /// Whether `user` may list the catalog (`registry:catalog:*`); the list is still filtered to
     /// repositories the user may pull.
-    public func mayListCatalog(_ user: String?) -> Bool {
+    public func mayListCatalog(_ user: String?) -> Bool { allows(.catalog, for: user) }
+
+    /// Whether `user` may use a registry-wide action (`catalog`, `admin`): with no rules every
+    /// authenticated user may, otherwise only those a rule names.
+    public func allows(_ registryAction: AccessAction, for user: String?) -> Bool {
         if rules.isEmpty { return user != nil }
-        return rules.contains { $0.actions.contains(.catalog) && applies($0, to: user) }
+        return rules.contains { $0.actions.contains(registryAction) && applies($0, to: user) }
     }
 
     /// Whether any rule lets anonymous requests do anything (then requests without credentials
@@ -76,7 +80,7 @@ public struct AccessRules: Sendable, Equatable {
             let label = "access[\(i)]"
             if rule.users.isEmpty && rule.groups.isEmpty { found.append("\(label) names no users or groups") }
             if rule.actions.isEmpty { found.append("\(label) grants no actions") }
-            if rule.actions.contains(where: { $0 != .catalog }) && rule.repositories.isEmpty {
+            if rule.actions.contains(where: { !AccessAction.registryActions.contains($0) }) && rule.repositories.isEmpty {
                 found.append("\(label) grants repository actions but names no repositories")
             }
             for group in rule.groups where groups[group] == nil {

@@ -37,6 +37,8 @@ public func buildApplication(
     // --- Notifications: the sink queues events durably; its deliverers run as services (below).
     let events = try await makeEventSink(config, storage: storage, metrics: observability.metrics, logger: logger)
     // --- end notifications
+    let collector = GarbageCollectionService(storage: storage, settings: config.garbageCollection,
+                                             metrics: observability.metrics, logger: logger)
     let api = RegistryAPI(
         storage: storage,
         signer: UploadStateSigner(secret: secret),
@@ -50,7 +52,8 @@ public func buildApplication(
         access: access,
         tokenService: tokenService,
         observers: makeRequestObservers(config, metrics: observability.metrics, logger: logger),
-        events: events)
+        events: events,
+        admin: collector)
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
     logger.info("starting Berth", metadata: [
@@ -63,7 +66,7 @@ public func buildApplication(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,
             reuseAddress: true),
-        services: [purger, catalogBuilder] + observability.services(storage: storage, logger: logger)
+        services: [purger, catalogBuilder, collector] + observability.services(storage: storage, logger: logger)
             + notificationServices(events),  // notifications: one deliverer per endpoint
         onServerRunning: onServerRunning,
         logger: logger)

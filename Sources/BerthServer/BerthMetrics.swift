@@ -1,4 +1,5 @@
 import BerthAPI
+import BerthStorage
 import CoreMetrics
 import Foundation
 import Metrics
@@ -17,6 +18,10 @@ import Synchronization
 /// - `berth_auth_failures_total` (answers with status 401)
 /// - `berth_uploads_in_progress` (approximate, see `requestFinished`)
 /// - `berth_storage_operations_total{operation,outcome}`, `berth_storage_operation_duration_seconds{operation}`
+/// - `berth_gc_runs_total{outcome}` (`success`, `dry_run`, `busy`: another run held the lock, `error`),
+///   `berth_gc_removed_total{kind}` (`manifest`, `layer-link`, `blob`), `berth_gc_bytes_reclaimed_total`,
+///   `berth_gc_restored_total`, `berth_gc_last_duration_seconds`, `berth_gc_last_success_timestamp_seconds`,
+///   `berth_gc_running`
 /// - `berth_build_info{version}` (always 1)
 public final class BerthMetrics: RequestObserver, Sendable {
     /// Where everything is kept; `/metrics` renders it.
@@ -114,6 +119,33 @@ public final class BerthMetrics: RequestObserver, Sendable {
     func webhookQueueLength(_ endpoint: String, _ length: Int) {
         CoreMetrics.Gauge(label: "berth_webhook_queue_length", dimensions: [("endpoint", endpoint)], factory: factory)
             .record(length)
+    }
+
+    /// A collection started (`running` 1) or ended (0).
+    func gcRunning(_ running: Bool) {
+        CoreMetrics.Gauge(label: "berth_gc_running", factory: factory).record(running ? 1 : 0)
+    }
+
+    /// A collection ended with `report`.
+    func gcFinished(_ report: GCReport) {
+        CoreMetrics.Counter(label: "berth_gc_runs_total", dimensions: [("outcome", report.dryRun ? "dry_run" : "success")],
+                            factory: factory).increment()
+        CoreMetrics.Gauge(label: "berth_gc_last_duration_seconds", factory: factory).record(report.durationSeconds)
+        guard !report.dryRun else { return }
+        for (kind, count) in [("manifest", report.manifestsRemoved), ("layer-link", report.layerLinksRemoved),
+                              ("blob", report.blobsRemoved)] {
+            CoreMetrics.Counter(label: "berth_gc_removed_total", dimensions: [("kind", kind)], factory: factory)
+                .increment(by: count)
+        }
+        CoreMetrics.Counter(label: "berth_gc_bytes_reclaimed_total", factory: factory).increment(by: report.bytesReclaimed)
+        CoreMetrics.Counter(label: "berth_gc_restored_total", factory: factory).increment(by: report.restored)
+        CoreMetrics.Gauge(label: "berth_gc_last_success_timestamp_seconds", factory: factory)
+            .record(report.startedAt.timeIntervalSince1970 + report.durationSeconds)
+    }
+
+    /// A collection did not complete (`busy` or `error`).
+    func gcFailed(_ outcome: String) {
+        CoreMetrics.Counter(label: "berth_gc_runs_total", dimensions: [("outcome", outcome)], factory: factory).increment()
     }
 
     static func nanoseconds(_ d: Duration) -> Int64 {

@@ -127,16 +127,19 @@ public struct TokenService: Sendable {
         var order: [String] = []
         var repositories: [String: Set<AccessAction>] = [:]
         var catalog = false
+        var admin = false
         for scope in requested {
             switch (scope.type, scope.name) {
             case ("repository", let name):
                 var wanted = Set<AccessAction>()
                 for action in scope.actions { wanted.formUnion(AccessAction.parse(action) ?? []) }
-                wanted.remove(.catalog)
+                wanted.subtract(AccessAction.registryActions)
                 if repositories[name] == nil { order.append(name) }
                 repositories[name, default: []].formUnion(wanted.intersection(rules.actions(for: user, repository: name)))
             case ("registry", "catalog"):
                 if scope.actions.contains("*") && rules.mayListCatalog(user) { catalog = true }
+            case ("registry", "admin"):
+                if scope.actions.contains("*") && rules.allows(.admin, for: user) { admin = true }
             default:
                 continue
             }
@@ -145,6 +148,7 @@ public struct TokenService: Sendable {
             repositories[name].flatMap { $0.isEmpty ? nil : AccessScope.repository(name, Array($0)) }
         }
         if catalog { result.append(.catalog) }
+        if admin { result.append(.admin) }
         return result
     }
 

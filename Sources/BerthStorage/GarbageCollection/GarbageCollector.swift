@@ -231,7 +231,7 @@ extension RegistryStorage {
         var readable: Bool
     }
 
-    private func snapshotRepository(_ name: RepositoryName, children: [String],
+    func snapshotRepository(_ name: RepositoryName, children: [String],
                                     cache: inout [Digest: ManifestReferences]) async throws -> RepositorySnapshot {
         var snapshot = RepositorySnapshot(name: name)
         if children.contains("_manifests") {
@@ -277,7 +277,7 @@ extension RegistryStorage {
     }
 
     /// `blobs/<alg>/<xx>` directories.
-    private func blobPrefixDirectories() async throws -> [String] {
+    func blobPrefixDirectories() async throws -> [String] {
         var dirs: [String] = []
         let root = StoragePath.blobsRoot.path
         for algorithm in (try? await driver.list(root)) ?? [] where DigestAlgorithm(rawValue: algorithm) != nil {
@@ -288,7 +288,7 @@ extension RegistryStorage {
         return dirs.sorted()
     }
 
-    private func blobsIn(_ prefix: String) async throws -> [GCPlanner.Blob] {
+    func blobsIn(_ prefix: String) async throws -> [GCPlanner.Blob] {
         let algorithm = String(prefix.prefix { $0 != "/" })
         var blobs: [GCPlanner.Blob] = []
         for hex in (try? await driver.list(StoragePath.blobsRoot.path + "/" + prefix)) ?? [] {
