@@ -1,6 +1,7 @@
 /// The `berth` command line: a thin layer over BerthServer.
 import ArgumentParser
 import BerthServer
+import BerthStorage
 import CBerthSystem
 import Foundation
 import Logging
@@ -16,7 +17,7 @@ struct Berth: AsyncParsableCommand {
             from the environment (REGISTRY_HTTP_ADDR, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, ...).
             """,
         version: BerthVersion.string,
-        subcommands: [Serve.self, Config.self, GarbageCollect.self, Index.self, Htpasswd.self])
+        subcommands: [Serve.self, Config.self, GarbageCollect.self, DiskUsage.self, Index.self, Htpasswd.self])
 }
 
 enum BerthVersion {
@@ -29,6 +30,17 @@ let configurationErrorExit = ExitCode(2)
 func loadConfiguration(file: String?, flags: ConfigurationLoader.Flags) throws -> ConfigurationLoader.Loaded {
     do {
         return try ConfigurationLoader.load(file: file, environment: ProcessInfo.processInfo.environment, flags: flags)
+    } catch let error as ConfigurationError {
+        FileHandle.standardError.write(Data("berth: \(error)\n".utf8))
+        throw configurationErrorExit
+    }
+}
+
+/// The configured storage, for commands that work on it; a storage that cannot be opened is a
+/// configuration error (exit status 2, saying why).
+func openCommandStorage(_ config: BerthConfiguration) async throws -> RegistryStorage {
+    do {
+        return try await openStorage(config)
     } catch let error as ConfigurationError {
         FileHandle.standardError.write(Data("berth: \(error)\n".utf8))
         throw configurationErrorExit
@@ -148,14 +160,9 @@ struct Index: AsyncParsableCommand {
             var logger = Logger(label: "berth")
             logger.logLevel = loaded.configuration.logLevel
             let start = ContinuousClock.now
-            do {
-                let storage = try await openStorage(loaded.configuration)
-                let count = try await storage.rebuildIndexes(logger: logger)
-                print("indexed \(count) repositories in \(ContinuousClock.now - start)")
-            } catch let error as ConfigurationError {
-                FileHandle.standardError.write(Data("berth: \(error)\n".utf8))
-                throw configurationErrorExit
-            }
+            let storage = try await openCommandStorage(loaded.configuration)
+            let count = try await storage.rebuildIndexes(logger: logger)
+            print("indexed \(count) repositories in \(ContinuousClock.now - start)")
         }
     }
 }

@@ -46,13 +46,7 @@ struct GarbageCollect: AsyncParsableCommand {
             }
             options.gracePeriod = d
         }
-        let storage: RegistryStorage
-        do {
-            storage = try await openStorage(loaded.configuration)
-        } catch let error as ConfigurationError {
-            FileHandle.standardError.write(Data("berth: \(error)\n".utf8))
-            throw configurationErrorExit
-        }
+        let storage = try await openCommandStorage(loaded.configuration)
         let display = ProgressDisplay(quiet: quiet)
         let owner = "berth garbage-collect on \(ProcessInfo.processInfo.hostName) pid \(getpid())"
         let report: GCReport
@@ -64,16 +58,17 @@ struct GarbageCollect: AsyncParsableCommand {
             throw ExitCode(1)
         }
         display.finish()
-        print(Self.summary(report))
+        print(Self.summary(report, grace: options.gracePeriod, pinWindow: options.pinWindow))
     }
 
-    static func summary(_ r: GCReport) -> String {
+    static func summary(_ r: GCReport, grace: Duration, pinWindow: Duration) -> String {
         let verb = r.dryRun ? "would remove" : "removed"
         var text = "\(r.dryRun ? "dry run: " : "")\(verb) \(r.manifestsRemoved) manifests, \(r.layerLinksRemoved) layer links and \(r.blobsRemoved) blobs"
-        text += " (\(ByteCountFormatter.string(fromByteCount: r.bytesReclaimed, countStyle: .binary)) \(r.dryRun ? "reclaimable" : "reclaimed"))"
+        text += " (\(formatBytes(r.bytesReclaimed)) \(r.dryRun ? "reclaimable" : "reclaimed"))"
         text += "; scanned \(r.repositories) repositories, \(r.manifestsScanned) manifests, \(r.blobsScanned) blobs"
         if r.restored > 0 { text += "; \(r.restored) items kept because pushes started using them during the run" }
         text += String(format: " in %.2fs", r.durationSeconds)
+        text += " (anything pushed in the last \(GoDuration.format(max(grace, pinWindow))) is kept)"
         return text
     }
 }
@@ -136,7 +131,7 @@ final class ProgressDisplay: Sendable {
 
     static func describe(_ r: GCReport.Removal) -> String {
         switch r.kind {
-        case "blob": "blob \(r.digest) (\(ByteCountFormatter.string(fromByteCount: r.size ?? 0, countStyle: .binary)))"
+        case "blob": "blob \(r.digest) (\(formatBytes(r.size ?? 0)))"
         case "manifest": "manifest \(r.repository ?? "")@\(r.digest)"
         default: "layer link \(r.digest) from \(r.repository ?? "")"
         }
