@@ -54,6 +54,7 @@ extension RegistryAPI {
         // The common case of an open registry costs nothing per request.
         if access.isOpen, settings.rateLimiter == nil, !settings.readOnly { return .anonymous }
         let requirement = Requirement(route, request.method)
+        let access = self.access.logging(to: context.logger)
         let client = context.remoteAddress?.ipAddress ?? ""
         let identity = try await access.identify(authorization: request.headers[.authorization],
                                                  wanted: requirement.scope, client: client)

@@ -59,7 +59,7 @@ public struct AccessControl: Sendable {
 
     public let mode: Mode
     public let rules: AccessRules
-    let logger: Logger
+    private(set) var logger: Logger
 
     public init(mode: Mode, rules: AccessRules = AccessRules(), logger: Logger = Logger(label: "berth.auth")) {
         self.mode = mode
@@ -68,6 +68,13 @@ public struct AccessControl: Sendable {
     }
 
     public static let open = AccessControl(mode: .open)
+
+    /// The same checks, logging through `logger` (a request's, so that refusals name its request id).
+    public func logging(to logger: Logger) -> AccessControl {
+        var copy = self
+        copy.logger = logger
+        return copy
+    }
 
     public var isOpen: Bool { if case .open = mode { true } else { false } }
 

@@ -104,7 +104,7 @@ final class AuthIntegrationTests: IntegrationTestCase {
         let base = URL(string: "http://127.0.0.1:\(port)")!
         try await HTTP.waitUntilReady(base, what: "berth", while: { server.isRunning })
         let url = "http://127.0.0.1:\(port)/v2/some/repo/tags/list"
-        for arguments in [["-u", "alice:wrong-staple-secret"], ["-u", "alice:correct-horse-battery"],
+        for arguments in [["-u", "alice:wrong-staple-secret", "-H", "X-Request-Id: auth-trace-42"], ["-u", "alice:correct-horse-battery"],
                           ["-H", "Authorization: Bearer eyJhbGciOiJub25lIn0.c2VjcmV0LXRva2VuLXBheWxvYWQ.x"],
                           ["-H", "Authorization: Basic bWFsbG9yeTpzdXBlci1zZWNyZXQ="]] {
             _ = try await ProcessRunner.run("/usr/bin/curl", ["-s", "-o", "/dev/null"] + arguments + [url], allowFailure: true)
@@ -113,6 +113,8 @@ final class AuthIntegrationTests: IntegrationTestCase {
         let text = try String(contentsOf: log, encoding: .utf8)
         XCTAssertTrue(text.contains("authentication failed"), "failed logins must be logged:\n\(text)")
         XCTAssertTrue(text.contains("alice"), text)
+        XCTAssertTrue(text.split(separator: "\n").contains { $0.contains("authentication failed") && $0.contains("auth-trace-42") },
+                      "the failed login's log line names its request id:\n\(text)")
         for secret in ["wrong-staple-secret", "correct-horse-battery", "c2VjcmV0LXRva2VuLXBheWxvYWQ", "bWFsbG9yeTpzdXBlci1zZWNyZXQ",
                        "super-secret", "Authorization", "authorization"] {
             XCTAssertFalse(text.contains(secret), "the log contains \(secret):\n\(text)")
