@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// Builds the registry application from a checked configuration: filesystem storage, the API
 /// responder and the background services. `onServerRunning` receives the bound channel (tests
@@ -39,6 +40,9 @@ public func buildApplication(
     // --- end notifications
     let collector = GarbageCollectionService(storage: storage, settings: config.garbageCollection,
                                              metrics: observability.metrics, logger: logger)
+    let statistics: [any Service] = observability.metrics.map {
+        [StorageStatisticsService(storage: storage, metrics: $0, logger: logger)]
+    } ?? []
     let api = RegistryAPI(
         storage: storage,
         signer: UploadStateSigner(secret: secret),
@@ -66,7 +70,7 @@ public func buildApplication(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,
             reuseAddress: true),
-        services: [purger, catalogBuilder, collector] + observability.services(storage: storage, logger: logger)
+        services: [purger, catalogBuilder, collector] + statistics + observability.services(storage: storage, logger: logger)
             + notificationServices(events),  // notifications: one deliverer per endpoint
         onServerRunning: onServerRunning,
         logger: logger)

@@ -22,6 +22,9 @@ import Synchronization
 ///   `berth_gc_removed_total{kind}` (`manifest`, `layer-link`, `blob`), `berth_gc_bytes_reclaimed_total`,
 ///   `berth_gc_restored_total`, `berth_gc_last_duration_seconds`, `berth_gc_last_success_timestamp_seconds`,
 ///   `berth_gc_running`
+/// - `berth_storage_repositories`, `berth_storage_manifests`, `berth_storage_blobs`, `berth_storage_bytes`
+///   (the last full walk plus this process's changes since), `berth_storage_counts_age_seconds`
+/// - `berth_cache_requests_total{cache,result}` (`blob_size`, `manifest`, `media_type`, `listing`; `hit`, `miss`)
 /// - `berth_build_info{version}` (always 1)
 public final class BerthMetrics: RequestObserver, Sendable {
     /// Where everything is kept; `/metrics` renders it.
@@ -32,6 +35,10 @@ public final class BerthMetrics: RequestObserver, Sendable {
     private let authFailures: CoreMetrics.Counter
     private let uploadsGauge: CoreMetrics.Gauge
     private let uploads = Mutex(0)
+    /// Cache totals already added to the counters.
+    private let cachesCounted = Mutex([String: Int]())
+    /// Run before each scrape, to bring gauges read from elsewhere up to date.
+    private let renderHooks = Mutex<[@Sendable () -> Void]>([])
 
     /// The version `berth_build_info` reports. The `berth` command keeps its own copy
     /// (`BerthVersion.string`); keep the two in step.
@@ -62,7 +69,15 @@ public final class BerthMetrics: RequestObserver, Sendable {
     }
 
     /// The Prometheus text exposition of every metric.
-    public func render() -> [UInt8] { registry.emitToBuffer() }
+    public func render() -> [UInt8] {
+        for hook in renderHooks.withLock({ $0 }) { hook() }
+        return registry.emitToBuffer()
+    }
+
+    /// Runs `hook` before every scrape (it must be quick: no storage access).
+    func beforeRender(_ hook: @escaping @Sendable () -> Void) {
+        renderHooks.withLock { $0.append(hook) }
+    }
 
     /// Counts one API request. Uploads in progress are estimated from the records: a `POST` that
     /// opens a session (202) adds one, a completing `PUT` (201) or a cancelling `DELETE` (204)
@@ -119,6 +134,31 @@ public final class BerthMetrics: RequestObserver, Sendable {
     func webhookQueueLength(_ endpoint: String, _ length: Int) {
         CoreMetrics.Gauge(label: "berth_webhook_queue_length", dimensions: [("endpoint", endpoint)], factory: factory)
             .record(length)
+    }
+
+    /// Sets the storage gauges and adds the cache hits and misses since the last call.
+    func updateStorage(_ counts: StorageCounts?, caches: [(cache: CacheCounters.Cache, hits: Int, misses: Int)]) {
+        if let counts {
+            CoreMetrics.Gauge(label: "berth_storage_repositories", factory: factory).record(counts.repositories)
+            CoreMetrics.Gauge(label: "berth_storage_manifests", factory: factory).record(counts.manifests)
+            CoreMetrics.Gauge(label: "berth_storage_blobs", factory: factory).record(counts.blobs)
+            CoreMetrics.Gauge(label: "berth_storage_bytes", factory: factory).record(counts.storedBytes)
+            CoreMetrics.Gauge(label: "berth_storage_counts_age_seconds", factory: factory)
+                .record(Date().timeIntervalSince(counts.takenAt))
+        }
+        for (cache, hits, misses) in caches {
+            for (result, total) in [("hit", hits), ("miss", misses)] {
+                let key = cache.rawValue + "/" + result
+                let added = cachesCounted.withLock { counted in
+                    let delta = total - counted[key, default: 0]
+                    counted[key] = total
+                    return delta
+                }
+                let counter = CoreMetrics.Counter(label: "berth_cache_requests_total",
+                                                  dimensions: [("cache", cache.rawValue), ("result", result)], factory: factory)
+                if added > 0 { counter.increment(by: added) } else { counter.increment(by: 0) }
+            }
+        }
     }
 
     /// A collection started (`running` 1) or ended (0).

@@ -12,14 +12,19 @@ final class ListingCache: Sendable {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    private let counters: CacheCounters?
     static let limit = 1024
+
+    init(counters: CacheCounters? = nil) { self.counters = counters }
 
     /// The entries of `path`, each mapped by `transform` (nil drops it), sorted bytewise.
     func sortedNames(_ driver: any StorageDriver, _ path: String, transform: (String) -> String?) async throws -> [String] {
         let info = try await driver.stat(path)
         if !info.changeToken.isEmpty, let hit = entries.withLock({ $0[path] }), hit.token == info.changeToken {
+            counters?.record(.listing, hit: true)
             return hit.names
         }
+        counters?.record(.listing, hit: false)
         let names = try await driver.list(path).compactMap(transform).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         if !info.changeToken.isEmpty, info.modified < Date().addingTimeInterval(-1) {
             entries.withLock {

@@ -9,7 +9,11 @@ extension RegistryStorage {
             throw RegistryError(.blobUnknown, "blob \(digest) is not known to repository \(repository)",
                                 detail: ["digest": digest.description])
         }
-        if let size = content.size(digest) { return size }
+        if let size = content.size(digest) {
+            statistics.cacheCounters.record(.blobSize, hit: true)
+            return size
+        }
+        statistics.cacheCounters.record(.blobSize, hit: false)
         guard let info = try await driver.statIfExists(StoragePath.blobData(digest).path) else {
             throw RegistryError(.blobUnknown, "blob \(digest) is linked in \(repository) but its content is missing",
                                 detail: ["digest": digest.description])

@@ -11,6 +11,7 @@ extension RegistryStorage {
         let entry = StoragePath.catalogEntry(repository).path
         if try await driver.exists(entry) { return }
         try await driver.putMarker(entry)
+        statistics.record(repositories: 1)
     }
 
     /// Removes a repository from the catalog when its last manifest is gone. A push racing this
@@ -19,6 +20,7 @@ extension RegistryStorage {
     func removeFromCatalogIfEmpty(_ repository: RepositoryName) async throws {
         guard try await manifestDigests(in: repository).isEmpty else { return }
         try await driver.delete(StoragePath.catalogEntry(repository).path)
+        statistics.record(repositories: -1)
         if try await !manifestDigests(in: repository).isEmpty { try await addToCatalog(repository) }
     }
 

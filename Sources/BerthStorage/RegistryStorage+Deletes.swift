@@ -34,6 +34,7 @@ extension RegistryStorage {
             }
             let link = StoragePath.manifestRevisionLink(repository, digest).path
             try await driver.delete(Self.parentDirectory(of: link))
+            statistics.record(manifests: -1)
             try await removeFromCatalogIfEmpty(repository)
         }
     }

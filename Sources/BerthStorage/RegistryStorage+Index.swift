@@ -8,7 +8,9 @@ import Synchronization
 final class IndexState: Sendable {
     private let indexed = Mutex<Set<RepositoryName>>([])
     private let catalogBuiltFlag = Mutex(false)
-    let listings = ListingCache()
+    let listings: ListingCache
+
+    init(counters: CacheCounters? = nil) { listings = ListingCache(counters: counters) }
 
     /// Whether this process has seen the catalog built (it never becomes unbuilt).
     var catalogBuilt: Bool {

@@ -33,6 +33,7 @@ extension RegistryStorage {
         let blobPath = StoragePath.blobData(digest).path
         if try await driver.statIfExists(blobPath)?.size != Int64(bytes.readableBytes) {
             try await driver.putContent(blobPath, bytes)
+            statistics.record(blobs: 1, bytes: Int64(bytes.readableBytes))
         }
         let mediaTypePath = StoragePath.manifestMediaType(digest).path
         if ParsedManifest.inferMediaType(bytes.readableBytesView) != manifest.mediaType {
@@ -42,7 +43,10 @@ extension RegistryStorage {
         }
         try await ensureIndexed(repository, forWrite: true)
         try await recordReferrer(digest, size: Int64(bytes.readableBytes), manifest, in: repository)
-        try await writeLink(.manifestRevisionLink(repository, digest), to: digest)
+        let revisionLink = StoragePath.manifestRevisionLink(repository, digest)
+        let isNewInRepository = try await !driver.exists(revisionLink.path)
+        try await writeLink(revisionLink, to: digest)
+        if isNewInRepository { statistics.record(manifests: 1) }
         var allTags = tags
         if case .tag(let tag) = reference { allTags.insert(tag, at: 0) }
         for tag in allTags {
@@ -101,7 +105,11 @@ extension RegistryStorage {
     /// Reads a manifest by tag or digest.
     public func getManifest(_ reference: Reference, in repository: RepositoryName) async throws -> StoredManifest {
         let digest = try await resolveManifest(reference, in: repository)
-        if let cached = content.manifest(digest) { return cached }
+        if let cached = content.manifest(digest) {
+            statistics.cacheCounters.record(.manifest, hit: true)
+            return cached
+        }
+        statistics.cacheCounters.record(.manifest, hit: false)
         let bytes: ByteBuffer
         do {
             bytes = try await driver.getContent(StoragePath.blobData(digest).path, maxBytes: Self.maxManifestBytes)
@@ -115,7 +123,11 @@ extension RegistryStorage {
     }
 
     func mediaType(of digest: Digest, bytes: ByteBuffer) async throws -> String {
-        if let cached = mediaTypes.get(digest) { return cached }
+        if let cached = mediaTypes.get(digest) {
+            statistics.cacheCounters.record(.mediaType, hit: true)
+            return cached
+        }
+        statistics.cacheCounters.record(.mediaType, hit: false)
         let type: String
         if let recorded = try? await driver.getString(StoragePath.manifestMediaType(digest).path, maxBytes: 256) {
             type = recorded.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -156,6 +156,7 @@ extension RegistryStorage {
             try await pin([digest])  // before the existence check (docs/garbage-collection.md)
             if try await driver.statIfExists(blobPath)?.size != offset {
                 try await driver.move(from: StoragePath.uploadData(repository, id: id).path, to: blobPath)
+                statistics.record(blobs: 1, bytes: offset)
             }
             try await writeLink(.layerLink(repository, digest), to: digest)
             try await removeUpload(id, repository)

@@ -26,6 +26,8 @@ public struct RegistryStorage: Sendable {
     let mediaTypes: MediaTypeCache
     let index: IndexState
     let content: ContentCache
+    /// Counts of stored content and cache hits, for metrics.
+    public let statistics: StorageStatistics
 
     /// The largest manifest accepted and read back.
     public static let maxManifestBytes = 4 << 20
@@ -35,7 +37,9 @@ public struct RegistryStorage: Sendable {
         self.validation = validation
         self.uploads = UploadCoordinator()
         self.mediaTypes = MediaTypeCache()
-        self.index = IndexState()
+        let statistics = StorageStatistics()
+        self.statistics = statistics
+        self.index = IndexState(counters: statistics.cacheCounters)
         self.content = ContentCache()
     }
 

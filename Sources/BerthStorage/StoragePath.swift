@@ -29,6 +29,7 @@ import Foundation
 ///         quarantine/<alg>-<hex>                           blob content set aside until its deletion is final
 ///         lock                                             held by the running collection (refreshed while it runs)
 ///         last-run.json                                    the report of the last collection
+///       stats.json                                       counts of the last full walk (for metrics)
 ///       notifications/<endpoint>/                        webhook events not yet delivered to an endpoint:
 ///         queue/<sequence>-<event id>                      one event (JSON); names sort in arrival order
 ///         unreadable/<file>                                queued files that could not be decoded, set aside
@@ -69,6 +70,7 @@ public enum StoragePath: Sendable, Hashable {
     case gcQuarantineEntry(Digest)
     case gcLock
     case gcLastRun
+    case storageCounts
     /// `endpoint` is a file-name-safe form of the endpoint's name (`notificationDirectoryName`).
     case notificationQueue(endpoint: String)
     case notificationQueueEntry(endpoint: String, name: String)
@@ -150,6 +152,8 @@ public enum StoragePath: Sendable, Hashable {
             "/berth/gc/lock"
         case .gcLastRun:
             "/berth/gc/last-run.json"
+        case .storageCounts:
+            "/berth/stats.json"
         case .notificationQueue(let e):
             "/berth/notifications/\(e)/queue"
         case .notificationQueueEntry(let e, let name):

@@ -189,4 +189,72 @@ final class MetricsAndHealthTests: XCTestCase {
         let metrics = try await HTTP.request("GET", debug.appendingPathComponent("metrics"))
         XCTAssertEqual(metrics.status, 404)
     }
+
+    /// Pushes one blob by a single POST and returns its digest.
+    private func pushBlob(_ berth: TestRegistry, _ repository: String, _ data: Data) async throws -> String {
+        let digest = "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let url = try XCTUnwrap(URL(string: "http://\(berth.host)/v2/\(repository)/blobs/uploads/?digest=\(digest)"))
+        let pushed = try await HTTP.request("POST", url, headers: ["Content-Type": "application/octet-stream"], body: data)
+        XCTAssertEqual(pushed.status, 201, pushed.text)
+        return digest
+    }
+
+    /// The storage gauges follow pushes and deletes without a walk per scrape, cache hits are
+    /// counted, and a collection through the admin API shows in the GC metrics and the gauges.
+    func testStorageGaugesCacheCountersAndGarbageCollectionMetrics() async throws {
+        let (berth, debug, _) = try await start {
+            $0.garbageCollection.options = .init(gracePeriod: .zero, pinWindow: .zero)
+        }
+        // The start-up walk of the (empty) storage sets the baseline.
+        var samples: [String: Double] = [:]
+        for _ in 0..<100 where samples["berth_storage_blobs"] == nil {
+            samples = try await scrape(debug)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(samples["berth_storage_blobs"], 0)
+        XCTAssertEqual(samples["berth_storage_repositories"], 0)
+
+        let layer = Data("gauge test layer \(UUID())".utf8)
+        let config = Data(#"{"architecture":"amd64","os":"linux"}"#.utf8)
+        let layerDigest = try await pushBlob(berth, "gauges/app", layer)
+        let configDigest = try await pushBlob(berth, "gauges/app", config)
+        let manifest = Data("""
+            {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+             "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\(configDigest)","size":\(config.count)},
+             "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"\(layerDigest)","size":\(layer.count)}]}
+            """.utf8)
+        let manifestURL = berth.baseURL.appendingPathComponent("v2/gauges/app/manifests/v1")
+        let put = try await HTTP.request("PUT", manifestURL, headers: ["Content-Type": "application/vnd.oci.image.manifest.v1+json"],
+                                         body: manifest)
+        XCTAssertEqual(put.status, 201, put.text)
+        for _ in 0..<2 { _ = try await HTTP.request("GET", manifestURL, headers: ["Accept": "application/vnd.oci.image.manifest.v1+json"]) }
+        let pushed = try await scrape(debug)
+        XCTAssertEqual(pushed["berth_storage_blobs"], 3, "layer, config and manifest")
+        XCTAssertEqual(pushed["berth_storage_bytes"], Double(layer.count + config.count + manifest.count))
+        XCTAssertEqual(pushed["berth_storage_manifests"], 1)
+        XCTAssertEqual(pushed["berth_storage_repositories"], 1)
+        XCTAssertGreaterThanOrEqual(pushed["berth_cache_requests_total{cache=\"manifest\",result=\"hit\"}"] ?? 0, 1)
+
+        let digest = try XCTUnwrap(put.header("Docker-Content-Digest"))
+        let deleted = try await HTTP.request("DELETE", berth.baseURL.appendingPathComponent("v2/gauges/app/manifests/\(digest)"))
+        XCTAssertEqual(deleted.status, 202)
+        let afterDelete = try await scrape(debug)
+        XCTAssertEqual(afterDelete["berth_storage_manifests"], 0)
+
+        let gc = try await HTTP.request("POST", try XCTUnwrap(URL(string: "http://\(berth.host)/admin/api/gc?deleteUntagged=true")))
+        XCTAssertEqual(gc.status, 200, gc.text)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: gc.body) as? [String: Any])
+        XCTAssertEqual(report["blobsRemoved"] as? Int, 3, gc.text)
+        let collected = try await scrape(debug)
+        XCTAssertEqual(collected["berth_gc_runs_total{outcome=\"success\"}"], 1)
+        XCTAssertEqual(collected["berth_gc_removed_total{kind=\"blob\"}"], 3)
+        XCTAssertEqual(collected["berth_gc_bytes_reclaimed_total"], Double(layer.count + config.count + manifest.count))
+        XCTAssertEqual(collected["berth_gc_running"], 0)
+        XCTAssertEqual(collected["berth_storage_blobs"], 0)
+        XCTAssertEqual(collected["berth_storage_bytes"], 0)
+        XCTAssertEqual(collected["berth_storage_repositories"], 0)
+        let last = try await HTTP.request("GET", try XCTUnwrap(URL(string: "http://\(berth.host)/admin/api/gc")))
+        XCTAssertEqual(last.status, 200)
+        XCTAssertTrue(last.text.contains("\"blobsRemoved\":3"), last.text)
+    }
 }

@@ -122,6 +122,9 @@ extension RegistryStorage {
         if !options.dryRun { report.restored += try await recoverQuarantine() }
         var pinCache: [String: [Digest]] = [:]
         let pinned = try await pinnedDigests(since: pinCutoff, seen: &pinCache)
+        let changesAtStart = statistics.changesSoFar()
+        var repositoriesWithManifests = 0
+        var scannedBytes: Int64 = 0
 
         // Mark, repository by repository; manifests and links that go are removed right away
         // (they are put back below if a pin turns up).
@@ -137,6 +140,7 @@ extension RegistryStorage {
             let plan = GCPlanner.plan(snapshot, deleteUntagged: options.deleteUntagged, cutoff: cutoff, pinned: pinned)
             report.repositories += 1
             report.manifestsScanned += snapshot.manifests.count
+            if !snapshot.manifests.isEmpty { repositoriesWithManifests += 1 }
             referenced.formUnion(plan.referenced)
             var removals = plan.removedManifests.map { GCReport.Removal(kind: "manifest", repository: name.value, digest: $0.description) }
             removals += plan.removedLayerLinks.map { GCReport.Removal(kind: "layer-link", repository: name.value, digest: $0.description) }
@@ -160,6 +164,7 @@ extension RegistryStorage {
         for (i, prefix) in prefixes.enumerated() {
             let blobs = try await blobsIn(prefix)
             report.blobsScanned += blobs.count
+            scannedBytes += blobs.reduce(0) { $0 + $1.size }
             for blob in GCPlanner.unreachableBlobs(blobs, referenced: referenced, cutoff: cutoff, pinned: pinned) {
                 let removal = GCReport.Removal(kind: "blob", repository: nil, digest: blob.digest.description, size: blob.size)
                 if options.dryRun {
@@ -216,6 +221,12 @@ extension RegistryStorage {
             done += 1
             progress(.advanced(done: done))
         }
+        // The walk counted everything; repositories it emptied leave the catalog (and the count) below.
+        try await publishCounts(StorageCounts(repositories: repositoriesWithManifests,
+                                              manifests: report.manifestsScanned - report.manifestsRemoved,
+                                              blobs: report.blobsScanned - report.blobsRemoved,
+                                              storedBytes: scannedBytes - report.bytesReclaimed, takenAt: started),
+                                keepingChangesSince: changesAtStart)
         for repository in touchedRepositories { try await removeFromCatalogIfEmpty(repository) }
         report.durationSeconds = (ContinuousClock.now - clock).seconds
         return report
