@@ -1,4 +1,5 @@
 import BerthAuth
+import BerthCore
 import XCTest
 
 final class AccessRulesTests: XCTestCase {
