@@ -51,6 +51,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var notifications = NotificationSettings()
     /// `storage.gc`: online garbage collection (ConfigurationLoader+GarbageCollection.swift).
     public var garbageCollection = GarbageCollectionSettings()
+    /// `retention`: policies deleting old tags and untagged manifests (ConfigurationLoader+Retention.swift).
+    public var retention = RetentionSettings()
 
     public init() {}
 
@@ -90,6 +92,7 @@ public struct BerthConfiguration: Sendable, Equatable {
         lines.append("health.storagedriver.enabled: \(observability.storageHealth.enabled)")
         lines += garbageCollection.describe()
         lines += describeSecurity()
+        lines += describeRetention()
         return lines
     }
 }

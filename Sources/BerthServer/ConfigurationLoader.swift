@@ -152,6 +152,7 @@ public struct ConfigurationLoader {
         "validation.manifests.indexes.platformlist": .value,
         "validation.manifests.layers": .value,
         "compatibility": .ignored("compatibility settings have no effect: Berth does not serve schema1 manifests"),
+        "retention": .section, "retention.interval": .value, "retention.dryrun": .value, "retention.policies": .value,
         "reporting": .ignored("reporting (bugsnag, newrelic) is not supported; the settings have no effect"),
         "catalog": .ignored("catalog settings have no effect in this version"),
     ]
@@ -255,6 +256,7 @@ public struct ConfigurationLoader {
         buildDebug(tree, &c)
         buildNotifications(tree, &c)
         buildGarbageCollection(tree, &c)
+        buildRetention(tree, &c)
         if let v = bool(tree, "storage.maintenance.uploadpurging.enabled") { c.uploadPurging.enabled = v }
         if let v = bool(tree, "storage.maintenance.uploadpurging.dryrun") { c.uploadPurging.dryRun = v }
         if let v = duration(tree, "storage.maintenance.uploadpurging.age") { c.uploadPurging.age = v }
@@ -284,14 +286,15 @@ public struct ConfigurationLoader {
         return s
     }
 
-    mutating func bool(_ tree: [String: Any], _ key: String) -> Bool? {
+    /// `label` names the key in the problem when `tree` is a nested mapping (a list entry).
+    mutating func bool(_ tree: [String: Any], _ key: String, label: String? = nil) -> Bool? {
         guard let v = lookup(tree, key) else { return nil }
         if let b = v as? Bool { return b }
         switch Self.scalarString(v)?.lowercased() {
         case "true"?, "yes"?, "on"?, "1"?: return true
         case "false"?, "no"?, "off"?, "0"?: return false
         default:
-            problems.append("\(key) must be true or false, not \(Self.scalarString(v) ?? "a structure")")
+            problems.append("\(label ?? key) must be true or false, not \(Self.scalarString(v) ?? "a structure")")
             return nil
         }
     }

@@ -5,16 +5,7 @@ import XCTest
 
 /// `notifications.endpoints` in the reference registry's format, and every problem reported.
 final class NotificationConfigTests: XCTestCase {
-    private func problems(_ yaml: String) -> [String] {
-        do {
-            _ = try ConfigurationLoader.load(yaml: yaml, environment: [:])
-            return []
-        } catch let error as ConfigurationError {
-            return error.problems
-        } catch {
-            return ["unexpected \(error)"]
-        }
-    }
+    private func problems(_ yaml: String) -> [String] { configurationProblems(yaml) }
 
     private func endpoints(_ body: String) -> String {
         "version: 0.1\nnotifications:\n  endpoints:\n" + body

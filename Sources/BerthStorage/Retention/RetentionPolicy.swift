@@ -44,20 +44,20 @@ public struct RetentionPolicy: Sendable, Equatable {
     /// Whether the policy can delete any tag at all.
     public var deletesTags: Bool { hasKeepRules || deleteOlderThan != nil }
 
-    /// The rules in configuration syntax, for `berth config check` and reports.
+    /// The policy in configuration syntax (YAML flow style), for `berth config check` and reports.
     public var summary: String {
         var keep: [String] = []
-        if let n = keepNewest { keep.append("newest \(n)") }
-        if !keepTags.isEmpty { keep.append("tags \(keepTags.joined(separator: ", "))") }
-        if let n = keepSemver { keep.append("semver \(n)") }
+        if let n = keepNewest { keep.append("newest: \(n)") }
+        if !keepTags.isEmpty { keep.append("tags: [\(keepTags.joined(separator: ", "))]") }
+        if let n = keepSemver { keep.append("semver: \(n)") }
         var delete: [String] = []
-        if let d = deleteOlderThan { delete.append("olderthan \(Self.format(d))") }
-        if let d = deleteUntaggedOlderThan { delete.append("untaggedolderthan \(Self.format(d))") }
-        var parts = ["repositories \(repositories.joined(separator: ", "))"]
-        if !keep.isEmpty { parts.append("keep " + keep.joined(separator: ", ")) }
-        if !delete.isEmpty { parts.append("delete " + delete.joined(separator: ", ")) }
-        if allowEmpty { parts.append("allowempty") }
-        return parts.joined(separator: "; ")
+        if let d = deleteOlderThan { delete.append("olderthan: \(Self.format(d))") }
+        if let d = deleteUntaggedOlderThan { delete.append("untaggedolderthan: \(Self.format(d))") }
+        var parts = ["repositories: [\(repositories.joined(separator: ", "))]"]
+        if !keep.isEmpty { parts.append("keep: {\(keep.joined(separator: ", "))}") }
+        if !delete.isEmpty { parts.append("delete: {\(delete.joined(separator: ", "))}") }
+        if allowEmpty { parts.append("allowempty: true") }
+        return parts.joined(separator: ", ")
     }
 
     /// A duration the way configuration writes it (`720h`, `90m`, `45s`).
