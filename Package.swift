@@ -116,6 +116,7 @@ let package = Package(
             name: "berth",
             dependencies: [
                 "BerthServer",
+                "BerthStorage",
                 "BerthAuth",
                 "CBerthSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
