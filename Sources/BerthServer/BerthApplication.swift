@@ -60,6 +60,8 @@ public func buildApplication(
         admin: collector)
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
+    let retention = RetentionService(storage: storage, settings: config.retention, readOnly: config.readOnly,
+                                     metrics: observability.metrics, logger: logger)
     logger.info("starting Berth", metadata: [
         "addr": "\(config.httpAddress)", "storage": "filesystem", "root": "\(root)", "delete": "\(config.deleteEnabled)",
     ])
@@ -70,7 +72,7 @@ public func buildApplication(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,
             reuseAddress: true),
-        services: [purger, catalogBuilder, collector] + statistics + observability.services(storage: storage, logger: logger)
+        services: [purger, catalogBuilder, collector, retention] + statistics + observability.services(storage: storage, logger: logger)
             + notificationServices(events),  // notifications: one deliverer per endpoint
         onServerRunning: onServerRunning,
         logger: logger)

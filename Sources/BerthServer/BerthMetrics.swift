@@ -25,6 +25,10 @@ import Synchronization
 /// - `berth_storage_repositories`, `berth_storage_manifests`, `berth_storage_blobs`, `berth_storage_bytes`
 ///   (the last full walk plus this process's changes since), `berth_storage_counts_age_seconds`
 /// - `berth_cache_requests_total{cache,result}` (`blob_size`, `manifest`, `media_type`, `listing`; `hit`, `miss`)
+/// - `berth_webhook_events_delivered_total{endpoint}`, `berth_webhook_delivery_failures_total{endpoint}`,
+///   `berth_webhook_queue_length{endpoint}`
+/// - `berth_retention_runs_total{outcome}` (`success`, or `error` when a repository or the run failed),
+///   `berth_retention_tags_deleted_total`, `berth_retention_manifests_deleted_total` (dry runs delete nothing)
 /// - `berth_build_info{version}` (always 1)
 public final class BerthMetrics: RequestObserver, Sendable {
     /// Where everything is kept; `/metrics` renders it.
@@ -186,6 +190,13 @@ public final class BerthMetrics: RequestObserver, Sendable {
     /// A collection did not complete (`busy` or `error`).
     func gcFailed(_ outcome: String) {
         CoreMetrics.Counter(label: "berth_gc_runs_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+    }
+
+    /// One scheduled retention run ended.
+    func retentionRun(outcome: String, tagsDeleted: Int, manifestsDeleted: Int) {
+        CoreMetrics.Counter(label: "berth_retention_runs_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+        CoreMetrics.Counter(label: "berth_retention_tags_deleted_total", factory: factory).increment(by: tagsDeleted)
+        CoreMetrics.Counter(label: "berth_retention_manifests_deleted_total", factory: factory).increment(by: manifestsDeleted)
     }
 
     static func nanoseconds(_ d: Duration) -> Int64 {
