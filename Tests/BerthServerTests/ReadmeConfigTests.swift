@@ -3,12 +3,16 @@ import Foundation
 import XCTest
 
 /// Every `yaml` example in the README's "Securing Berth" section is a valid configuration that
-/// selects the mode it describes.
+/// selects the mode it describes, and so is the retention example.
 final class ReadmeConfigTests: XCTestCase {
-    func testSecuringBerthExamplesLoad() throws {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    func readme() throws -> String {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("README.md")
-        let text = try String(contentsOf: readme, encoding: .utf8)
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+
+    func testSecuringBerthExamplesLoad() throws {
+        let text = try readme()
         let section = try XCTUnwrap(text.range(of: "## Securing Berth")).upperBound
         let end = text.range(of: "\n## ", range: section..<text.endIndex)?.lowerBound ?? text.endIndex
         let blocks = text[section..<end].components(separatedBy: "```yaml\n").dropFirst()
@@ -28,5 +32,18 @@ final class ReadmeConfigTests: XCTestCase {
             }
         }
         XCTAssertEqual(modes, ["none", "htpasswd", "tokenservice", "token"])
+    }
+
+    /// The README's retention example is the documented schema, accepted without warnings.
+    func testRetentionExampleLoads() throws {
+        let text = try readme()
+        let section = try XCTUnwrap(text.range(of: "### Retention policies")).upperBound
+        let block = try XCTUnwrap(text[section...].components(separatedBy: "```yaml\n").dropFirst().first?
+            .components(separatedBy: "```").first)
+        let loaded = try ConfigurationLoader.load(yaml: block, environment: [:])
+        XCTAssertEqual(loaded.warnings, [])
+        XCTAssertEqual(loaded.configuration.retention.interval, .seconds(24 * 3600))
+        XCTAssertEqual(loaded.configuration.retention.policies.policies.first?.summary,
+                       "repositories: [team-a/**, tools/*], keep: {newest: 10, tags: [latest, v*], semver: 5}, delete: {olderthan: 720h, untaggedolderthan: 24h}")
     }
 }
