@@ -32,6 +32,7 @@ final class RegistryStorageRetentionTests: XCTestCase {
         return try await push(storage, manifest + "}", MediaType.ociManifest, tag: tag)
     }
 
+    @discardableResult
     func pushIndex(_ storage: RegistryStorage, _ children: [Digest], tag: String?) async throws -> Digest {
         var entries: [String] = []
         for child in children {
