@@ -107,8 +107,8 @@ extension RegistryStorage {
     /// The repository as the planner sees it, and each tag's link as it was read (to notice a
     /// push before deleting). Manifests are read only when the policy needs them.
     func retentionSnapshot(_ repository: RepositoryName,
-                           withManifests: Bool) async throws -> (RepositorySnapshot, [String: FileInfo]) {
-        var snapshot = RepositorySnapshot(repository: repository.value, tags: [])
+                           withManifests: Bool) async throws -> (RetentionSnapshot, [String: FileInfo]) {
+        var snapshot = RetentionSnapshot(repository: repository.value, tags: [])
         var links: [String: FileInfo] = [:]
         for name in try await listTags(in: repository) {
             guard let tag = try? Tag(name) else { continue }
@@ -124,7 +124,7 @@ extension RegistryStorage {
         guard withManifests else { return (snapshot, links) }
         for digest in try await manifestDigests(in: repository) {
             guard let info = try await driver.statIfExists(StoragePath.manifestRevisionLink(repository, digest).path) else { continue }
-            var state = RepositorySnapshot.ManifestState(digest: digest, pushed: info.modified, children: nil)
+            var state = RetentionSnapshot.ManifestState(digest: digest, pushed: info.modified, children: nil)
             if let stored = try? await getManifest(.digest(digest), in: repository),
                let parsed = try? ParsedManifest.parse(stored.bytes.readableBytesView, contentType: stored.mediaType) {
                 state.children = parsed.manifests.map(\.digest)

@@ -214,6 +214,7 @@ final class HookedDriver: StorageDriver {
     func writer(_ path: String, append: Bool) async throws -> any StorageWriter { try await inner.writer(path, append: append) }
     func move(from source: String, to destination: String) async throws { try await inner.move(from: source, to: destination) }
     func delete(_ path: String) async throws { try await inner.delete(path) }
+    func removeEmptyDirectory(_ path: String) async throws { try await inner.removeEmptyDirectory(path) }
 }
 
 final class Counter: Sendable {

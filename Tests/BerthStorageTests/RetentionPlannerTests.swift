@@ -11,14 +11,14 @@ final class RetentionPlannerTests: XCTestCase {
     func digest(_ name: String) -> Digest { Digest.compute(Array(name.utf8)) }
 
     /// Tags whose names double as their manifests, pushed `hoursAgo` before `now`.
-    func snapshot(_ tags: [(String, Double)], manifests: [RepositorySnapshot.ManifestState] = []) -> RepositorySnapshot {
-        RepositorySnapshot(
+    func snapshot(_ tags: [(String, Double)], manifests: [RetentionSnapshot.ManifestState] = []) -> RetentionSnapshot {
+        RetentionSnapshot(
             repository: "team/app",
             tags: tags.map { .init(name: $0.0, digest: digest($0.0), pushed: now.addingTimeInterval(-$0.1 * hour)) },
             manifests: manifests)
     }
 
-    func deleted(_ s: RepositorySnapshot, _ policy: RetentionPolicy) -> [String] {
+    func deleted(_ s: RetentionSnapshot, _ policy: RetentionPolicy) -> [String] {
         RetentionPlanner.plan(s, policy: policy, policyIndex: 0, now: now).tags.map(\.tag)
     }
 

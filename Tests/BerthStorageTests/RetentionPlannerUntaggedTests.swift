@@ -17,15 +17,15 @@ final class RetentionPlannerUntaggedTests: XCTestCase {
         return digest
     }
 
-    func manifest(_ name: String, hoursAgo: Double, children: [String]? = [], subject: String? = nil) -> RepositorySnapshot.ManifestState {
+    func manifest(_ name: String, hoursAgo: Double, children: [String]? = [], subject: String? = nil) -> RetentionSnapshot.ManifestState {
         .init(digest: d(name), pushed: now.addingTimeInterval(-hoursAgo * 3600),
               children: children?.map(d), subject: subject.map(d))
     }
 
     /// The names of the manifests the plan deletes, in its order.
-    func deleted(tags: [(tag: String, manifest: String)], _ manifests: [RepositorySnapshot.ManifestState],
+    func deleted(tags: [(tag: String, manifest: String)], _ manifests: [RetentionSnapshot.ManifestState],
                  policy: RetentionPolicy? = nil) -> [String] {
-        let snapshot = RepositorySnapshot(
+        let snapshot = RetentionSnapshot(
             repository: "team/app",
             tags: tags.map { .init(name: $0.tag, digest: d($0.manifest), pushed: now.addingTimeInterval(-3600)) },
             manifests: manifests)
@@ -38,7 +38,7 @@ final class RetentionPlannerUntaggedTests: XCTestCase {
         let manifests = [manifest("old", hoursAgo: 25), manifest("young", hoursAgo: 23), manifest("exact", hoursAgo: 24),
                          manifest("tagged", hoursAgo: 1000)]
         XCTAssertEqual(deleted(tags: [("latest", "tagged")], manifests), ["old"])
-        let snapshot = RepositorySnapshot(repository: "r", tags: [], manifests: [manifest("old", hoursAgo: 25)])
+        let snapshot = RetentionSnapshot(repository: "r", tags: [], manifests: [manifest("old", hoursAgo: 25)])
         let plan = RetentionPlanner.plan(snapshot, policy: .init(repositories: ["**"], deleteUntaggedOlderThan: day), policyIndex: 0, now: now)
         XCTAssertEqual(plan.manifests.first?.rule, .untaggedOlderThan(day))
         XCTAssertEqual(plan.manifests.first?.rule.description, "untagged and older than 24h")
@@ -110,7 +110,7 @@ final class RetentionPlannerUntaggedTests: XCTestCase {
     func testTagsDeletedInTheSameRunStillProtectTheirManifests() {
         // keep.newest 1 deletes tag "v1"; its manifest is untagged only from the next run on.
         let manifests = [manifest("v1", hoursAgo: 100), manifest("v2", hoursAgo: 50), manifest("old", hoursAgo: 100)]
-        let snapshot = RepositorySnapshot(
+        let snapshot = RetentionSnapshot(
             repository: "team/app",
             tags: [.init(name: "v1", digest: d("v1"), pushed: now.addingTimeInterval(-100 * 3600)),
                    .init(name: "v2", digest: d("v2"), pushed: now.addingTimeInterval(-50 * 3600))],
@@ -124,7 +124,7 @@ final class RetentionPlannerUntaggedTests: XCTestCase {
     func testAManifestThatStaysButCannotBeReadStopsTheRule() {
         // Unreadable, so perhaps an index whose children would be deleted: delete nothing, say why.
         let manifests = [manifest("tagged", hoursAgo: 100, children: nil), manifest("old", hoursAgo: 100)]
-        let snapshot = RepositorySnapshot(
+        let snapshot = RetentionSnapshot(
             repository: "team/app", tags: [.init(name: "latest", digest: d("tagged"), pushed: now)], manifests: manifests)
         let plan = RetentionPlanner.plan(snapshot, policy: .init(repositories: ["**"], deleteUntaggedOlderThan: day),
                                          policyIndex: 0, now: now)

@@ -2,7 +2,7 @@ import BerthCore
 import Foundation
 
 /// What the planner needs to know of one repository, read from storage beforehand.
-public struct RepositorySnapshot: Sendable, Equatable {
+public struct RetentionSnapshot: Sendable, Equatable {
     public struct TagState: Sendable, Equatable {
         public var name: String
         public var digest: Digest
@@ -95,7 +95,7 @@ public struct RetentionPlan: Sendable, Equatable {
 
 /// Plans retention for one repository: pure, so every rule is tested without storage.
 public enum RetentionPlanner {
-    public static func plan(_ snapshot: RepositorySnapshot, policy: RetentionPolicy, policyIndex: Int, now: Date) -> RetentionPlan {
+    public static func plan(_ snapshot: RetentionSnapshot, policy: RetentionPolicy, policyIndex: Int, now: Date) -> RetentionPlan {
         var plan = RetentionPlan(repository: snapshot.repository, policyIndex: policyIndex)
         let tags = tagDeletions(snapshot.tags, policy: policy, now: now)
         if !tags.isEmpty, tags.count == snapshot.tags.count, !policy.allowEmpty {
@@ -113,7 +113,7 @@ public enum RetentionPlanner {
     }
 
     /// The tags any keep rule keeps.
-    static func keptTags(_ tags: [RepositorySnapshot.TagState], policy: RetentionPolicy) -> Set<String> {
+    static func keptTags(_ tags: [RetentionSnapshot.TagState], policy: RetentionPolicy) -> Set<String> {
         var kept = Set<String>()
         if let n = policy.keepNewest {
             // Newest first; equal push times are ordered by name, so runs agree with each other.
@@ -138,7 +138,7 @@ public enum RetentionPlanner {
         return kept
     }
 
-    static func tagDeletions(_ tags: [RepositorySnapshot.TagState], policy: RetentionPolicy,
+    static func tagDeletions(_ tags: [RetentionSnapshot.TagState], policy: RetentionPolicy,
                              now: Date) -> [RetentionPlan.TagDeletion] {
         guard policy.deletesTags else { return [] }
         let kept = policy.hasKeepRules ? keptTags(tags, policy: policy) : []
@@ -167,7 +167,7 @@ public enum RetentionPlanner {
     /// of an index (a multi-platform image stays whole) and referrers of what survives
     /// (signatures, SBOMs), transitively. "Untagged" means before this run's tag deletions, so
     /// an image untagged now goes no earlier than the next run.
-    static func untaggedDeletions(_ snapshot: RepositorySnapshot, olderThan limit: Duration,
+    static func untaggedDeletions(_ snapshot: RetentionSnapshot, olderThan limit: Duration,
                                   now: Date) -> ([RetentionPlan.ManifestDeletion], String?) {
         let tagged = Set(snapshot.tags.map(\.digest))
         let byDigest = Dictionary(snapshot.manifests.map { ($0.digest, $0) }, uniquingKeysWith: { a, _ in a })
@@ -201,7 +201,7 @@ public enum RetentionPlanner {
 
     /// Parents before what they reference, so that an interrupted run never leaves an index
     /// without a child or a referrer without its subject. Otherwise by digest, for stable output.
-    static func deletionOrder(_ manifests: [RepositorySnapshot.ManifestState]) -> [RepositorySnapshot.ManifestState] {
+    static func deletionOrder(_ manifests: [RetentionSnapshot.ManifestState]) -> [RetentionSnapshot.ManifestState] {
         let doomed = Set(manifests.map(\.digest))
         var referencedBy: [Digest: Int] = [:]
         for m in manifests {
@@ -211,7 +211,7 @@ public enum RetentionPlanner {
         }
         let byDigest = Dictionary(manifests.map { ($0.digest, $0) }, uniquingKeysWith: { a, _ in a })
         var ready = manifests.filter { referencedBy[$0.digest, default: 0] == 0 }
-        var ordered: [RepositorySnapshot.ManifestState] = []
+        var ordered: [RetentionSnapshot.ManifestState] = []
         while !ready.isEmpty {
             ready.sort { $0.digest.description > $1.digest.description }
             guard let next = ready.popLast() else { break }
