@@ -32,6 +32,10 @@ struct GarbageCollect: AsyncParsableCommand {
     @Option(name: .long, help: "Keep content younger than this (Go duration, e.g. 10m; default storage.gc.graceperiod or 10m).")
     var gracePeriod: String?
 
+    /// Tests shorten it so that content pushed a moment ago can be collected at once.
+    @Option(name: .long, help: .hidden)
+    var pinWindow: String?
+
     @Flag(name: .shortAndLong, help: "Print only the summary.")
     var quiet = false
 
@@ -40,12 +44,8 @@ struct GarbageCollect: AsyncParsableCommand {
         var options = loaded.configuration.garbageCollection.options
         options.dryRun = dryRun
         options.deleteUntagged = deleteUntagged || options.deleteUntagged
-        if let gracePeriod {
-            guard let d = GoDuration.parse(gracePeriod), d >= .zero else {
-                throw ValidationError("--grace-period \(gracePeriod) is not a duration like 10m or 30s")
-            }
-            options.gracePeriod = d
-        }
+        if let gracePeriod { options.gracePeriod = try Self.duration(gracePeriod, flag: "--grace-period") }
+        if let pinWindow { options.pinWindow = try Self.duration(pinWindow, flag: "--pin-window") }
         let storage = try await openCommandStorage(loaded.configuration)
         let display = ProgressDisplay(quiet: quiet)
         let owner = "berth garbage-collect on \(ProcessInfo.processInfo.hostName) pid \(getpid())"
@@ -59,6 +59,13 @@ struct GarbageCollect: AsyncParsableCommand {
         }
         display.finish()
         print(Self.summary(report, grace: options.gracePeriod, pinWindow: options.pinWindow))
+    }
+
+    static func duration(_ text: String, flag: String) throws -> Duration {
+        guard let d = GoDuration.parse(text), d >= .zero else {
+            throw ValidationError("\(flag) \(text) is not a duration like 10m or 30s")
+        }
+        return d
     }
 
     static func summary(_ r: GCReport, grace: Duration, pinWindow: Duration) -> String {

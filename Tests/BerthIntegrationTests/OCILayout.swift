@@ -46,14 +46,14 @@ struct TestImage: Sendable {
     /// `layerCount` layers of `layerSize` random bytes each, in one file per layer's tar.
     static func random(architecture: String = "amd64", os: String = "linux", layerCount: Int = 3,
                        layerSize: Int = 100_000) -> TestImage {
-        var layers: [Blob] = []
-        var diffIDs: [String] = []
-        for i in 0..<layerCount {
-            let tar = Tar.archive(name: "layer\(i)/data.bin", contents: randomBytes(layerSize))
-            diffIDs.append(Blob.digest(tar))
-            layers.append(Blob(mediaType: MediaTypes.layer, bytes: Gzip.stored(tar)))
-        }
-        let diffIDList = diffIDs.map { "\"\($0)\"" }.joined(separator: ",")
+        let tars = (0..<layerCount).map { Tar.archive(name: "layer\($0)/data.bin", contents: randomBytes(layerSize)) }
+        return TestImage(architecture: architecture, os: os, layerTars: tars)
+    }
+
+    /// An image over these layer tars (each gzip-wrapped), so that images can share layers.
+    init(architecture: String = "amd64", os: String = "linux", layerTars: [Data]) {
+        let layers = layerTars.map { Blob(mediaType: MediaTypes.layer, bytes: Gzip.stored($0)) }
+        let diffIDList = layerTars.map { "\"\(Blob.digest($0))\"" }.joined(separator: ",")
         let config = Blob(mediaType: MediaTypes.config, bytes: Data("""
             {"architecture":"\(architecture)","os":"\(os)","config":{"Env":["PATH=/usr/bin:/bin"]},\
             "rootfs":{"type":"layers","diff_ids":[\(diffIDList)]}}
@@ -62,7 +62,11 @@ struct TestImage: Sendable {
         let manifest = Blob(mediaType: MediaTypes.manifest, bytes: Data("""
             {"schemaVersion":2,"mediaType":"\(MediaTypes.manifest)","config":\(config.descriptor()),"layers":[\(layerList)]}
             """.utf8))
-        return TestImage(architecture: architecture, os: os, layers: layers, config: config, manifest: manifest)
+        self.architecture = architecture
+        self.os = os
+        self.layers = layers
+        self.config = config
+        self.manifest = manifest
     }
 }
 
