@@ -43,25 +43,17 @@ struct FailingBody: AsyncSequence, Sendable {
 }
 
 final class RegistryStorageTests: XCTestCase {
-    func makeStorage(root: String? = nil) async throws -> (RegistryStorage, String) {
-        let dir = try root ?? makeTemporaryDirectory(self)
-        let driver = FilesystemDriver(root: dir)
-        try await driver.prepare()
-        return (RegistryStorage(driver: driver), dir)
-    }
-
-    func random(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8.random(in: 0...255) } }
     let repo = try! RepositoryName("team/app")
 
     func testChunkedUploadSurvivesARestart() async throws {
-        let (storage, root) = try await makeStorage()
-        let data = random(300_000)
+        let (storage, root) = try await makeStorage(self)
+        let data = randomBytes(300_000)
         let id = try await storage.startUpload(in: repo)
         let offset = try await storage.appendToUpload(id, in: repo, start: 0, length: 100_000,
                                                       body: Chunks(Array(data[0..<100_000]), pieces: 7))
         XCTAssertEqual(offset, 100_000)
         // A new storage instance has no cached hash state: it must re-read what was uploaded.
-        let (restarted, _) = try await makeStorage(root: root)
+        let (restarted, _) = try await makeStorage(self, root: root)
         let v1 = try await restarted.uploadOffset(id, in: repo)
         XCTAssertEqual(v1, 100_000)
         try await restarted.appendToUpload(id, in: repo, body: Chunks([Array(data[100_000...])]))
@@ -79,7 +71,7 @@ final class RegistryStorageTests: XCTestCase {
     }
 
     func testOutOfOrderChunkIsRefusedAndSessionStaysUsable() async throws {
-        let (storage, _) = try await makeStorage()
+        let (storage, _) = try await makeStorage(self)
         let id = try await storage.startUpload(in: repo)
         try await storage.appendToUpload(id, in: repo, start: 0, length: 3, body: Chunks([[1, 2, 3]]))
         await assertRegistryError(.rangeInvalid) {
@@ -95,7 +87,7 @@ final class RegistryStorageTests: XCTestCase {
     }
 
     func testFailedChunkIsRolledBack() async throws {
-        let (storage, _) = try await makeStorage()
+        let (storage, _) = try await makeStorage(self)
         let id = try await storage.startUpload(in: repo)
         try await storage.appendToUpload(id, in: repo, body: Chunks([[1, 2, 3]]))
         do {
@@ -113,7 +105,7 @@ final class RegistryStorageTests: XCTestCase {
     }
 
     func testDigestMismatchStoresNothing() async throws {
-        let (storage, root) = try await makeStorage()
+        let (storage, root) = try await makeStorage(self)
         let wrong = Digest.compute([0])
         await assertRegistryError(.digestInvalid) {
             try await storage.putBlob(wrong, in: self.repo, length: nil, body: Chunks([[1, 2, 3]]))
@@ -126,8 +118,8 @@ final class RegistryStorageTests: XCTestCase {
     }
 
     func testSha512Upload() async throws {
-        let (storage, _) = try await makeStorage()
-        let data = random(5000)
+        let (storage, _) = try await makeStorage(self)
+        let data = randomBytes(5000)
         let digest = Digest.compute(data, algorithm: .sha512)
         // Chunked: hashed as sha256 while streaming, re-hashed as sha512 at the end.
         let id = try await storage.startUpload(in: repo)
@@ -138,7 +130,7 @@ final class RegistryStorageTests: XCTestCase {
     }
 
     func testConcurrentChunksToOneSessionAreSerialised() async throws {
-        let (storage, _) = try await makeStorage()
+        let (storage, _) = try await makeStorage(self)
         let id = try await storage.startUpload(in: repo)
         let repo = self.repo
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -152,7 +144,7 @@ final class RegistryStorageTests: XCTestCase {
     }
 
     func testPurgeRemovesOnlyOldUploads() async throws {
-        let (storage, root) = try await makeStorage()
+        let (storage, root) = try await makeStorage(self)
         let old = try await storage.startUpload(in: repo)
         let fresh = try await storage.startUpload(in: try RepositoryName("other"))
         let startedAt = root + "/docker/registry/v2/repositories/team/app/_uploads/\(old)/startedat"
@@ -170,7 +162,7 @@ final class RegistryStorageTests: XCTestCase {
     }
 
     func testManifestPutWritesReferenceLayoutAndTag() async throws {
-        let (storage, root) = try await makeStorage()
+        let (storage, root) = try await makeStorage(self)
         let config = Array(#"{"architecture":"amd64","os":"linux"}"#.utf8)
         let configDigest = Digest.compute(config)
         try await storage.putBlob(configDigest, in: repo, length: nil, body: Chunks([config]))
@@ -192,7 +184,7 @@ final class RegistryStorageTests: XCTestCase {
         let (dockerDigest, _) = try await storage.putManifest(ByteBuffer(string: docker), contentType: MediaType.dockerManifest,
                                                               reference: .tag(try Tag("v2")), in: repo)
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/berth/mediatypes/sha256/\(dockerDigest.hex)"))
-        let (fresh, _) = try await makeStorage(root: root)
+        let (fresh, _) = try await makeStorage(self, root: root)
         let v10 = try await fresh.getManifest(.digest(dockerDigest), in: repo).mediaType
         XCTAssertEqual(v10, MediaType.dockerManifest)
         let v11 = try await storage.listTags(in: repo)

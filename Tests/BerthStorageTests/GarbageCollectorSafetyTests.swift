@@ -1,0 +1,92 @@
+import BerthCore
+@testable import BerthStorage
+import Foundation
+import NIOCore
+import XCTest
+
+/// What keeps a collection from removing content still in use: pins of pushes (before and during
+/// the run), the quarantine a crashed run leaves, the lock, and manifests it cannot read.
+final class GarbageCollectorSafetyTests: XCTestCase {
+    let app = try! RepositoryName("team/app")
+    let hour = Duration.seconds(3600)
+
+    /// A mount after the blob's last reference went, and a manifest push, pin what they rely
+    /// on: kept while the pin is within the pin window, collected once it is older.
+    func testPinnedContentIsKeptUntilItsPinIsOld() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let source = try RepositoryName("source"), target = try RepositoryName("target")
+        let layer = try await storage.pushBlob(randomBytes(900), in: source)
+        try await storage.unlinkBlob(layer.digest, from: source)
+        let size = try await storage.mountBlob(layer.digest, from: nil, into: target)
+        XCTAssertEqual(size, 900)
+        let image = try await storage.pushImage(in: app, layers: [randomBytes(600)])
+        try await storage.deleteManifest(.digest(image.digest), in: app)
+
+        let pinned = try await storage.collect(deleteUntagged: true, pinWindow: hour)
+        XCTAssertEqual(pinned.removals, [])
+        disk.assertBlobs(image.allDigests.union([layer.digest]), present: true, "pinned")
+        let mounted = try await storage.blobSize(layer.digest, in: target)
+        XCTAssertEqual(mounted, 900)
+
+        try disk.agePins(to: Date().addingTimeInterval(-7200))
+        let unpinned = try await storage.collect(deleteUntagged: true, pinWindow: hour)
+        XCTAssertEqual(unpinned.layerLinksRemoved, 1 + image.blobs.count)
+        XCTAssertEqual(unpinned.blobsRemoved, 1 + image.allDigests.count)
+        disk.assertBlobs(image.allDigests.union([layer.digest]), present: false, "no longer pinned")
+    }
+
+    /// Blobs a crashed run left in the quarantine are put back before anything is decided;
+    /// then each is kept or collected on its merits.
+    func testQuarantineLeftByACrashedRunIsPutBackFirst() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let image = try await storage.pushImage(in: app, tag: "v1", layers: [randomBytes(700), randomBytes(800)])
+        let stray = try await storage.pushBlob(randomBytes(300), in: try RepositoryName("strays"))
+        let quarantine = root + "/berth/gc/quarantine"
+        try FileManager.default.createDirectory(atPath: quarantine, withIntermediateDirectories: true)
+        for d in [image.blobs[2].digest, stray.digest] {
+            try FileManager.default.moveItem(atPath: root + StoragePath.blobData(d).path, toPath: quarantine + "/sha256-" + d.hex)
+        }
+
+        let dry = try await storage.collect(dryRun: true)
+        XCTAssertEqual(dry.restored, 0)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: quarantine).count, 2, "a dry run changes nothing")
+
+        let report = try await storage.collect()
+        XCTAssertEqual(report.restored, 2)
+        XCTAssertEqual(report.blobsRemoved, 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: quarantine), [])
+        disk.assertBlobs(image.allDigests, present: true, "tagged image")
+        XCTAssertFalse(disk.blobExists(stray.digest))
+        try await storage.assertEveryTagIntact()
+    }
+
+    func testALiveLockRefusesAndAStaleOneIsTakenOver() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let stray = try await storage.pushBlob(randomBytes(300), in: app)
+        try FileManager.default.createDirectory(atPath: root + "/berth/gc", withIntermediateDirectories: true)
+        try "berth garbage-collect on elsewhere pid 42".write(toFile: root + "/berth/gc/lock", atomically: true, encoding: .utf8)
+
+        do {
+            _ = try await storage.collect()
+            XCTFail("a second collection ran beside the first")
+        } catch GCError.alreadyRunning(let holder) {
+            XCTAssertTrue(holder.contains("elsewhere pid 42"), holder)
+        }
+        XCTAssertTrue(disk.blobExists(stray.digest))
+        XCTAssertTrue(disk.exists("/berth/gc/lock"), "the other run's lock stays")
+        let none = try await storage.lastGarbageCollection()
+        XCTAssertNil(none)
+
+        // Not refreshed for three minutes: its holder is gone.
+        try disk.setModified("/berth/gc/lock", Date().addingTimeInterval(-180))
+        let report = try await storage.collect()
+        XCTAssertEqual(report.blobsRemoved, 1)
+        XCTAssertFalse(disk.exists("/berth/gc/lock"), "released after the run")
+        let last = try await storage.lastGarbageCollection()
+        XCTAssertEqual(last?.blobsRemoved, 1)
+        XCTAssertEqual(last?.removals, report.removals)
+    }
+}
