@@ -131,6 +131,21 @@ final class GCPlannerTests: XCTestCase {
         XCTAssertEqual(p.referenced, ds("pinned-index", "child", "layer", "pinned-blob"))
     }
 
+    /// What an unreadable manifest (content missing, or a format Berth does not parse, such as
+    /// the reference registry's schema 1) references is unknown: it stays, and so does every
+    /// blob linked into its repository, which may be one of its layers.
+    func testUnreadableManifestIsKeptWithTheRepositorysLayerLinks() {
+        let s = snapshot([manifest("unreadable", readable: false), manifest("referrer-of-unreadable", subject: "unreadable"),
+                          manifest("untagged", blobs: ["untagged-layer"])],
+                         links: ["maybe-its-layer": old, "untagged-layer": old])
+        for (deleteUntagged, p) in plans(s) {
+            XCTAssertTrue(p.keptManifests.isSuperset(of: ds("unreadable", "referrer-of-unreadable")), "deleteUntagged \(deleteUntagged)")
+            XCTAssertEqual(p.removedLayerLinks, [], "deleteUntagged \(deleteUntagged)")
+            XCTAssertTrue(p.referenced.isSuperset(of: ds("maybe-its-layer", "untagged-layer")), "deleteUntagged \(deleteUntagged)")
+        }
+        XCTAssertEqual(plan(s, deleteUntagged: true).removedManifests, [d("untagged")])
+    }
+
     func testLayerLinks() {
         let s = snapshot([manifest("image", blobs: ["config", "layer"])], tags: ["v1": "image"],
                          links: ["config": old, "layer": old, "unreferenced-old": old,

@@ -89,4 +89,26 @@ final class GarbageCollectorSafetyTests: XCTestCase {
         XCTAssertEqual(last?.blobsRemoved, 1)
         XCTAssertEqual(last?.removals, report.removals)
     }
+
+    /// A manifest Berth cannot parse (here the reference registry's schema 1) is kept, and so
+    /// are the layers linked into its repository, which it may well reference.
+    func testLayersOfAManifestBerthCannotReadAreKept() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let legacy = try RepositoryName("legacy")
+        let layer = try await storage.pushBlob(randomBytes(1000), in: legacy)
+        let json = #"{"schemaVersion":1,"name":"legacy","tag":"v1","architecture":"amd64","fsLayers":[{"blobSum":"\#(layer.digest)"}]}"#
+        let digest = Digest.compute(Array(json.utf8))
+        try await storage.driver.putContent(StoragePath.blobData(digest).path, ByteBuffer(string: json))
+        try await storage.writeLink(.manifestRevisionLink(legacy, digest), to: digest)
+        try await storage.writeLink(.tagCurrentLink(legacy, try Tag("v1")), to: digest)
+
+        for deleteUntagged in [false, true] {
+            let report = try await storage.collect(deleteUntagged: deleteUntagged)
+            XCTAssertEqual(report.removals, [], "deleteUntagged \(deleteUntagged)")
+        }
+        XCTAssertTrue(disk.manifestLinked(digest, in: "legacy"))
+        XCTAssertTrue(disk.layerLinked(layer.digest, in: "legacy"))
+        disk.assertBlobs([digest, layer.digest], present: true, "schema 1 image")
+    }
 }

@@ -61,7 +61,8 @@ public struct RepositoryPlan: Sendable, Equatable {
 /// From a kept manifest the collector follows index children and referrers (manifests whose
 /// subject it is), so multi-arch images stay whole and signatures follow their image; a referrer
 /// whose subject is not kept goes. A layer link stays when a kept manifest of the repository
-/// references the blob, or the link is recent or pinned. A blob stays when any repository keeps it
+/// references the blob, or the link is recent or pinned, or the repository holds a manifest that
+/// cannot be read (which may reference any of them). A blob stays when any repository keeps it
 /// alive, or it is recent or pinned.
 public enum GCPlanner {
     public static func plan(_ repository: RepositorySnapshot, deleteUntagged: Bool, cutoff: Date,
@@ -94,9 +95,10 @@ public enum GCPlanner {
             referenced.formUnion(m.children)
         }
         var removedLinks: [Digest] = []
+        let unreadable = manifests.values.contains { !$0.readable }
         for (digest, modified) in repository.layerLinks {
             if referenced.contains(digest) { continue }
-            if modified >= cutoff || pinned.contains(digest) {
+            if unreadable || modified >= cutoff || pinned.contains(digest) {
                 referenced.insert(digest)  // a link kept for its age or a pin keeps its blob too
             } else {
                 removedLinks.append(digest)
