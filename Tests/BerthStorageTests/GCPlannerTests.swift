@@ -172,6 +172,21 @@ final class GCPlannerTests: XCTestCase {
         XCTAssertEqual(GCPlanner.unreachableBlobs([], referenced: [], cutoff: cutoff, pinned: []), [])
     }
 
+    /// What a pin read at the end of a run puts back: what it names and all that keeps alive.
+    func testPinsProtectWhatPinnedManifestsKeepAlive() {
+        let manifests = [
+            manifest("index", children: ["amd64", "arm64"]),
+            manifest("amd64", blobs: ["amd64-config", "amd64-layer"]),
+            manifest("arm64", blobs: ["arm64-config"]),
+            manifest("signature", blobs: ["sig-layer"], subject: "index"),
+            manifest("unrelated", blobs: ["unrelated-layer"]),
+        ]
+        XCTAssertEqual(GCPlanner.protected(by: ds("index", "amd64", "arm64"), manifests: manifests),
+                       ds("index", "amd64", "arm64", "amd64-config", "amd64-layer", "arm64-config", "signature", "sig-layer"))
+        XCTAssertEqual(GCPlanner.protected(by: ds("a-blob", "never-seen"), manifests: manifests), ds("a-blob", "never-seen"))
+        XCTAssertEqual(GCPlanner.protected(by: [], manifests: manifests), [])
+    }
+
     /// Tags, children and subjects naming digests the repository does not store are ignored.
     func testDanglingDigestsDoNotCrash() {
         let s = snapshot([manifest("index", children: ["missing-child", "child"]), manifest("child", blobs: ["layer"])],

@@ -36,6 +36,31 @@ final class GarbageCollectorSafetyTests: XCTestCase {
         disk.assertBlobs(image.allDigests.union([layer.digest]), present: false, "no longer pinned")
     }
 
+    /// A push that pins an index while the run is under way (after the run read the pins and
+    /// set the untagged index aside) gets the index back with its children and everything they
+    /// reference, though its pin names only the index and its children.
+    func testIndexPinnedDuringTheRunComesBackWhole() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let amd64 = try await storage.pushImage(in: app, layers: [randomBytes(1000)])
+        let arm64 = try await storage.pushImage(in: app, layers: [randomBytes(1000)])
+        let index = try await storage.pushIndex(in: app, tag: "latest", children: [amd64, arm64])
+        try await storage.deleteManifest(.tag(try Tag("latest")), in: app)
+
+        let report = try await storage.collect(deleteUntagged: true) { event in
+            // What `putManifest` of the index pins, written as the blob sweep starts.
+            if case .phase("scanning blobs", _) = event {
+                try? disk.writePin([index.digest, amd64.digest, arm64.digest], at: Date())
+            }
+        }
+        XCTAssertEqual(report.manifestsRemoved, 0)
+        XCTAssertEqual(report.layerLinksRemoved, 0)
+        XCTAssertEqual(report.blobsRemoved, 0)
+        XCTAssertGreaterThan(report.restored, 0)
+        disk.assertBlobs(index.allDigests, present: true, "index pinned during the run")
+        try await storage.assertIntact(.digest(index.digest), in: app)
+    }
+
     /// Blobs a crashed run left in the quarantine are put back before anything is decided;
     /// then each is kept or collected on its merits.
     func testQuarantineLeftByACrashedRunIsPutBackFirst() async throws {

@@ -99,7 +99,7 @@ public enum GCPlanner {
         for (digest, modified) in repository.layerLinks {
             if referenced.contains(digest) { continue }
             if unreadable || modified >= cutoff || pinned.contains(digest) {
-                referenced.insert(digest)  // a link kept for its age or a pin keeps its blob too
+                referenced.insert(digest)  // a link kept for any of these reasons keeps its blob too
             } else {
                 removedLinks.append(digest)
             }
@@ -107,6 +107,27 @@ public enum GCPlanner {
         let removed = manifests.keys.filter { !kept.contains($0) }
         return RepositoryPlan(keptManifests: kept, removedManifests: removed.sorted(by: Self.order),
                               removedLayerLinks: removedLinks.sorted(by: Self.order), referenced: referenced)
+    }
+
+    /// What pins read at the end of a run protect among what the run set aside: the digests they
+    /// name and, for a named manifest, what it keeps alive (children, config and layers,
+    /// referrers), recursively, as if the pin had been there when the run began. A push pins only
+    /// what its manifest names directly: an index's children, not their layers. Times of
+    /// `manifests` do not matter.
+    public static func protected(by pinned: Set<Digest>, manifests: some Sequence<RepositorySnapshot.Manifest>) -> Set<Digest> {
+        var byDigest: [Digest: RepositorySnapshot.Manifest] = [:]
+        var referrers: [Digest: [Digest]] = [:]
+        for m in manifests {
+            byDigest[m.digest] = m
+            if let subject = m.subject { referrers[subject, default: []].append(m.digest) }
+        }
+        var result = Set<Digest>()
+        var pending = Array(pinned)
+        while let digest = pending.popLast() {
+            guard result.insert(digest).inserted, let m = byDigest[digest] else { continue }
+            pending += m.blobs + m.children + (referrers[digest] ?? [])
+        }
+        return result
     }
 
     /// A stored blob as the collector sees it.

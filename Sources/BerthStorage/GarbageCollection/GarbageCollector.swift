@@ -187,13 +187,18 @@ extension RegistryStorage {
             return report
         }
 
-        // Anything a push pinned since the cutoff goes back; only then is deletion final.
+        // Anything a push pinned since the cutoff goes back, with what it references; only then
+        // is deletion final.
         let pinnedNow = try await pinnedDigests(since: pinCutoff, seen: &pinCache)
+        let protected = GCPlanner.protected(by: pinnedNow, manifests: manifestCache.map { digest, refs in
+            RepositorySnapshot.Manifest(digest: digest, modified: started, blobs: refs.blobs, children: refs.children,
+                                        subject: refs.subject, readable: refs.readable)
+        })
         progress(.phase("finishing", total: setAside.count + quarantined.count))
         var done = 0
         for removal in setAside {
             guard let digest = try? Digest(parsing: removal.digest), let repository = try? RepositoryName(removal.repository ?? "") else { continue }
-            if pinnedNow.contains(digest) {
+            if protected.contains(digest) {
                 try await restoreLink(removal, digest: digest, in: repository)
                 report.restored += 1
                 progress(.restored(removal))
@@ -206,7 +211,7 @@ extension RegistryStorage {
         }
         for removal in quarantined {
             guard let digest = try? Digest(parsing: removal.digest) else { continue }
-            if pinnedNow.contains(digest) {
+            if protected.contains(digest) {
                 try await driver.move(from: StoragePath.gcQuarantineEntry(digest).path, to: StoragePath.blobData(digest).path)
                 report.restored += 1
                 progress(.restored(removal))
