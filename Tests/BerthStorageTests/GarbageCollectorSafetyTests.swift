@@ -61,6 +61,28 @@ final class GarbageCollectorSafetyTests: XCTestCase {
         try await storage.assertIntact(.digest(index.digest), in: app)
     }
 
+    /// A referrer pinned during the run comes back listed among its subject's referrers.
+    func testReferrerPinnedDuringTheRunIsListedAgain() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let image = try await storage.pushImage(in: app, tag: "v1", layers: [randomBytes(500)])
+        let signature = try await storage.pushImage(in: app, layers: [randomBytes(100)], subject: image,
+                                                    artifactType: GarbageCollectorTests.signature)
+        try await storage.deleteManifest(.digest(image.digest), in: app)
+
+        let report = try await storage.collect { event in
+            if case .phase("scanning blobs", _) = event {
+                try? disk.writePin([signature.digest] + signature.blobs.map(\.digest), at: Date())
+            }
+        }
+        XCTAssertEqual(report.manifestsRemoved, 0)
+        disk.assertBlobs(signature.allDigests, present: true, "signature pinned during the run")
+        disk.assertBlobs(image.allDigests, present: false, "deleted image")
+        try await storage.assertIntact(.digest(signature.digest), in: app)
+        let listed = try await storage.referrers(of: image.digest, in: app)
+        XCTAssertEqual(listed.map(\.digest), [signature.digest])
+    }
+
     /// Blobs a crashed run left in the quarantine are put back before anything is decided;
     /// then each is kept or collected on its merits.
     func testQuarantineLeftByACrashedRunIsPutBackFirst() async throws {

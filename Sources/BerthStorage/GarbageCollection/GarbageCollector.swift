@@ -196,19 +196,8 @@ extension RegistryStorage {
         })
         progress(.phase("finishing", total: setAside.count + quarantined.count))
         var done = 0
-        for removal in setAside {
-            guard let digest = try? Digest(parsing: removal.digest), let repository = try? RepositoryName(removal.repository ?? "") else { continue }
-            if protected.contains(digest) {
-                try await restoreLink(removal, digest: digest, in: repository)
-                report.restored += 1
-                progress(.restored(removal))
-            } else {
-                report.record(removal)
-                progress(.removed(removal, dryRun: false))
-            }
-            done += 1
-            progress(.advanced(done: done))
-        }
+        // Blobs first: putting a referrer's link back reads its content to rewrite its
+        // referrers entry, and that content may be in the quarantine.
         for removal in quarantined {
             guard let digest = try? Digest(parsing: removal.digest) else { continue }
             if protected.contains(digest) {
@@ -220,6 +209,19 @@ extension RegistryStorage {
                 try await driver.delete(StoragePath.manifestMediaType(digest).path)
                 try await driver.removeEmptyDirectory(StoragePath.blobDirectory(digest).path)
                 content.forget(digest)
+                report.record(removal)
+                progress(.removed(removal, dryRun: false))
+            }
+            done += 1
+            progress(.advanced(done: done))
+        }
+        for removal in setAside {
+            guard let digest = try? Digest(parsing: removal.digest), let repository = try? RepositoryName(removal.repository ?? "") else { continue }
+            if protected.contains(digest) {
+                try await restoreLink(removal, digest: digest, in: repository)
+                report.restored += 1
+                progress(.restored(removal))
+            } else {
                 report.record(removal)
                 progress(.removed(removal, dryRun: false))
             }
