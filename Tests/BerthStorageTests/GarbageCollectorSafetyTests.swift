@@ -36,6 +36,22 @@ final class GarbageCollectorSafetyTests: XCTestCase {
         disk.assertBlobs(image.allDigests.union([layer.digest]), present: false, "no longer pinned")
     }
 
+    /// Hours of pins older than their lifetime are dropped by a (real) run; recent ones stay.
+    func testRunPrunesOldPins() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let old = Date(timeIntervalSince1970: 946_684_800)  // 2000-01-01T00:00Z
+        try disk.writePin([Digest.compute([1])], at: old)
+        _ = try await storage.pushBlob(randomBytes(10), in: app)  // a pin of now
+
+        _ = try await storage.collect(dryRun: true)
+        XCTAssertTrue(disk.exists("/berth/gc/pins/2000010100"), "a dry run changes nothing")
+        _ = try await storage.collect()
+        XCTAssertFalse(disk.exists("/berth/gc/pins/2000010100"))
+        let hours = try FileManager.default.contentsOfDirectory(atPath: root + "/berth/gc/pins")
+        XCTAssertEqual(hours.count, 1, "this hour's pins stay: \(hours)")
+    }
+
     /// A push that pins an index while the run is under way (after the run read the pins and
     /// set the untagged index aside) gets the index back with its children and everything they
     /// reference, though its pin names only the index and its children.

@@ -235,6 +235,7 @@ extension RegistryStorage {
                                               storedBytes: scannedBytes - report.bytesReclaimed, takenAt: started),
                                 keepingChangesSince: changesAtStart)
         for repository in touchedRepositories { try await removeFromCatalogIfEmpty(repository) }
+        try await prunePins(now: started)
         report.durationSeconds = (ContinuousClock.now - clock).seconds
         return report
     }
