@@ -71,6 +71,30 @@ final class GarbageCollectorTests: XCTestCase {
         try await storage.assertEveryTagIntact()
     }
 
+    /// An image promoted from one repository to another and untagged in the first: the first
+    /// loses its links to it, the content stays for the second.
+    func testImageUntaggedInOneRepositoryStaysForAnotherThatTagsIt() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let staging = try RepositoryName("promoted/staging"), release = try RepositoryName("promoted/release")
+        let image = try await storage.pushImage(in: staging, tag: "rc", layers: [randomBytes(800)])
+        for blob in image.blobs { _ = try await storage.mountBlob(blob.digest, from: staging, into: release) }
+        let stored = try await storage.getManifest(.digest(image.digest), in: staging)
+        _ = try await storage.putManifest(stored.bytes, contentType: stored.mediaType, reference: .tag(try Tag("1.0")), in: release)
+        try await storage.deleteManifest(.tag(try Tag("rc")), in: staging)
+
+        let report = try await storage.collect(deleteUntagged: true)
+        XCTAssertEqual(report.manifestsRemoved, 1)
+        XCTAssertEqual(report.layerLinksRemoved, image.blobs.count)
+        XCTAssertEqual(report.blobsRemoved, 0)
+        disk.assertBlobs(image.allDigests, present: true, "image tagged in another repository")
+        XCTAssertFalse(disk.manifestLinked(image.digest, in: staging.value))
+        let catalog = try await storage.catalog()
+        XCTAssertEqual(catalog, [release.value])
+        await assertRegistryError(.manifestUnknown) { _ = try await storage.getManifest(.digest(image.digest), in: staging) }
+        try await storage.assertEveryTagIntact()
+    }
+
     /// Referrers go with their subject in both modes; referrers of a kept image stay listed.
     func testReferrersFollowTheirSubject() async throws {
         let (storage, root) = try await makeStorage(self)
