@@ -44,7 +44,12 @@ struct GarbageCollect: AsyncParsableCommand {
         var options = loaded.configuration.garbageCollection.options
         options.dryRun = dryRun
         options.deleteUntagged = deleteUntagged || options.deleteUntagged
-        if let gracePeriod { options.gracePeriod = try Self.duration(gracePeriod, flag: "--grace-period") }
+        if let gracePeriod {
+            options.gracePeriod = try Self.duration(gracePeriod, flag: "--grace-period")
+            guard options.gracePeriod <= .seconds(Pins.lifetime / 2) else {
+                throw ValidationError("--grace-period must be at most 12h: pins, which protect pushes during a run, are kept a day")
+            }
+        }
         if let pinWindow { options.pinWindow = try Self.duration(pinWindow, flag: "--pin-window") }
         let storage = try await openCommandStorage(loaded.configuration)
         let display = ProgressDisplay(quiet: quiet)
