@@ -25,6 +25,15 @@ final class GarbageCollectionService: Service, AdminOperations {
     func run() async throws {
         // Sleeping must end at shutdown, or the process would wait for the next tick to exit.
         let storage = self.storage, settings = self.settings, logger = self.logger
+        do {
+            let putBack = try await storage.recoverInterruptedCollection(owner: owner)
+            if putBack > 0 {
+                logger.notice("a garbage collection had stopped midway: put back what it had set aside", metadata: ["items": "\(putBack)"])
+            }
+        } catch {
+            logger.error("recovering an interrupted garbage collection failed; the next collection retries",
+                         metadata: ["error": "\(error)"])
+        }
         try? await cancelWhenGracefulShutdown {
             let tick = min(settings.interval ?? .seconds(3600), .seconds(3600))
             var sinceCollection = Duration.zero

@@ -27,6 +27,7 @@ import Foundation
 ///       gc/                                              garbage collection (docs/garbage-collection.md):
 ///         pins/<UTC hour>/<ms>-<random>                    digests an operation is about to rely on, one per line
 ///         quarantine/<alg>-<hex>                           blob content set aside until its deletion is final
+///         set-aside/<name with / as ~>                     links a running collection removed (put back after a crash)
 ///         lock                                             held by the running collection (refreshed while it runs)
 ///         last-run.json                                    the report of the last collection
 ///       stats.json                                       counts of the last full walk (for metrics)
@@ -69,6 +70,8 @@ public enum StoragePath: Sendable, Hashable {
     case gcQuarantine
     case gcQuarantineEntry(Digest)
     case gcLock
+    case gcSetAside
+    case gcSetAsideJournal(RepositoryName)
     case gcLastRun
     case storageCounts
     /// `endpoint` is a file-name-safe form of the endpoint's name (`notificationDirectoryName`).
@@ -150,6 +153,10 @@ public enum StoragePath: Sendable, Hashable {
             "/berth/gc/quarantine/\(d.algorithm.rawValue)-\(d.hex)"
         case .gcLock:
             "/berth/gc/lock"
+        case .gcSetAside:
+            "/berth/gc/set-aside"
+        case .gcSetAsideJournal(let n):
+            "/berth/gc/set-aside/\(Self.catalogFileName(n))"
         case .gcLastRun:
             "/berth/gc/last-run.json"
         case .storageCounts:

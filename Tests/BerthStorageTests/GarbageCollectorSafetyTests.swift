@@ -125,6 +125,37 @@ final class GarbageCollectorSafetyTests: XCTestCase {
         try await storage.assertEveryTagIntact()
     }
 
+    /// A run that crashed after removing links a concurrent push then relied on: the journal it
+    /// wrote first lets the server's start-up (or the next run) put them back, except links whose
+    /// content the run had already deleted for good.
+    func testLinksSetAsideByACrashedRunArePutBack() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let image = try await storage.pushImage(in: app, tag: "v1", layers: [randomBytes(700), randomBytes(800)])
+        let layer = image.blobs[1].digest
+        let gone = Digest.compute(randomBytes(10))
+        // What the crashed run left: the layer's link removed and its content in the quarantine,
+        // with the journal naming it (and a link whose content it had already deleted).
+        try FileManager.default.removeItem(atPath: root + "/docker/registry/v2/repositories/team/app/_layers/sha256/" + layer.hex)
+        let quarantine = root + "/berth/gc/quarantine"
+        try FileManager.default.createDirectory(atPath: quarantine, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: root + StoragePath.blobData(layer).path, toPath: quarantine + "/sha256-" + layer.hex)
+        let journal = root + "/berth/gc/set-aside"
+        try FileManager.default.createDirectory(atPath: journal, withIntermediateDirectories: true)
+        try "layer-link \(layer)\nlayer-link \(gone)\n".write(toFile: journal + "/team~app", atomically: true, encoding: .utf8)
+        XCTAssertFalse(disk.layerLinked(layer, in: "team/app"))
+
+        let putBack = try await storage.recoverInterruptedCollection(owner: "test start-up")
+        XCTAssertEqual(putBack, 2, "the blob and its link")
+        XCTAssertTrue(disk.layerLinked(layer, in: "team/app"))
+        XCTAssertFalse(disk.layerLinked(gone, in: "team/app"), "content deleted for good is not linked again")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: quarantine), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: journal + "/team~app"))
+        try await storage.assertEveryTagIntact()
+        let again = try await storage.recoverInterruptedCollection(owner: "test start-up")
+        XCTAssertEqual(again, 0, "nothing left to recover")
+    }
+
     func testALiveLockRefusesAndAStaleOneIsTakenOver() async throws {
         let (storage, root) = try await makeStorage(self)
         let disk = Disk(root: root)

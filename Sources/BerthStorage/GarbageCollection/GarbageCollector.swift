@@ -119,7 +119,7 @@ extension RegistryStorage {
         let cutoff = started.addingTimeInterval(-options.gracePeriod.seconds)
         let pinCutoff = started.addingTimeInterval(-max(options.gracePeriod, options.pinWindow).seconds)
         var report = GCReport(startedAt: started, dryRun: options.dryRun, deleteUntagged: options.deleteUntagged)
-        if !options.dryRun { report.restored += try await recoverQuarantine() }
+        if !options.dryRun { report.restored += try await recoverInterruptedCollection() }
         var pinCache: [String: [Digest]] = [:]
         let pinned = try await pinnedDigests(since: pinCutoff, seen: &pinCache)
         let changesAtStart = statistics.changesSoFar()
@@ -145,6 +145,7 @@ extension RegistryStorage {
             var removals = plan.removedManifests.map { GCReport.Removal(kind: "manifest", repository: name.value, digest: $0.description) }
             removals += plan.removedLayerLinks.map { GCReport.Removal(kind: "layer-link", repository: name.value, digest: $0.description) }
             if !plan.removedManifests.isEmpty { touchedRepositories.append(name) }
+            if !options.dryRun { try await journalSetAside(removals, in: name) }
             for removal in removals {
                 if options.dryRun {
                     report.record(removal)
@@ -234,6 +235,7 @@ extension RegistryStorage {
                                               blobs: report.blobsScanned - report.blobsRemoved,
                                               storedBytes: scannedBytes - report.bytesReclaimed, takenAt: started),
                                 keepingChangesSince: changesAtStart)
+        try await clearSetAsideJournals()
         for repository in touchedRepositories { try await removeFromCatalogIfEmpty(repository) }
         try await prunePins(now: started)
         report.durationSeconds = (ContinuousClock.now - clock).seconds
@@ -316,90 +318,6 @@ extension RegistryStorage {
             blobs.append(.init(digest: digest, size: info.size, modified: info.modified))
         }
         return blobs
-    }
-
-    // MARK: - Removing and putting back
-
-    private func removeLink(_ removal: GCReport.Removal, in repository: RepositoryName,
-                            manifests: [Digest: ManifestReferences]) async throws {
-        guard let digest = try? Digest(parsing: removal.digest) else { return }
-        if removal.kind == "layer-link" {
-            try await driver.delete(Self.parentDirectory(of: StoragePath.layerLink(repository, digest).path))
-            return
-        }
-        try await driver.delete(Self.parentDirectory(of: StoragePath.manifestRevisionLink(repository, digest).path))
-        if let subject = manifests[digest]?.subject {
-            try await driver.delete(StoragePath.referrer(repository, subject: subject, digest).path)
-        }
-        // Only when empty: a tag pushed onto this manifest meanwhile keeps its entry.
-        try await driver.removeEmptyDirectory(StoragePath.digestTags(repository, digest).path)
-    }
-
-    private func restoreLink(_ removal: GCReport.Removal, digest: Digest, in repository: RepositoryName) async throws {
-        if removal.kind == "layer-link" {
-            try await writeLink(.layerLink(repository, digest), to: digest)
-            return
-        }
-        if let bytes = try? await driver.getContent(StoragePath.blobData(digest).path, maxBytes: Self.maxManifestBytes),
-           let manifest = try? ParsedManifest.parse(bytes.readableBytesView, contentType: try await mediaType(of: digest, bytes: bytes)) {
-            try await recordReferrer(digest, size: Int64(bytes.readableBytes), manifest, in: repository)
-        }
-        try await writeLink(.manifestRevisionLink(repository, digest), to: digest)
-        try await addToCatalog(repository)
-    }
-
-    /// Puts back blobs a collection that crashed had set aside (the next run decides afresh).
-    private func recoverQuarantine() async throws -> Int {
-        var count = 0
-        for name in (try? await driver.list(StoragePath.gcQuarantine.path)) ?? [] {
-            let text = name.replacingOccurrences(of: "-", with: ":")
-            guard let digest = try? Digest(parsing: text) else { continue }
-            do {
-                try await driver.move(from: StoragePath.gcQuarantineEntry(digest).path, to: StoragePath.blobData(digest).path)
-                count += 1
-            } catch StorageDriverError.notFound {
-                continue
-            }
-        }
-        return count
-    }
-
-    // MARK: - Lock
-
-    /// Runs `body` holding the storage-wide collection lock, refreshed every 20 seconds; a lock
-    /// not refreshed for two minutes belongs to a process that is gone and is taken over.
-    private func withGCLock<T: Sendable>(owner: String, _ body: () async throws -> T) async throws -> T {
-        let path = StoragePath.gcLock.path
-        let record = ByteBuffer(string: "\(owner) since \(ISO8601DateFormatter().string(from: Date()))")
-        if try await !driver.putContentIfAbsent(path, record) {
-            let info = try await driver.statIfExists(path)
-            if let info, info.modified > Date().addingTimeInterval(-120) {
-                let holder = (try? await driver.getString(path)) ?? "unknown holder"
-                throw GCError.alreadyRunning(holder: holder)
-            }
-            try await driver.delete(path)
-            guard try await driver.putContentIfAbsent(path, record) else {
-                throw GCError.alreadyRunning(holder: (try? await driver.getString(path)) ?? "unknown holder")
-            }
-        }
-        let driver = self.driver
-        do {
-            let result = try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    while true {  // ends when the group is cancelled (the sleep throws)
-                        try await Task.sleep(for: .seconds(20))
-                        try? await driver.putContent(path, record, durable: false)
-                    }
-                }
-                defer { group.cancelAll() }
-                return try await body()
-            }
-            try? await driver.delete(path)
-            return result
-        } catch {
-            try? await driver.delete(path)
-            throw error
-        }
     }
 }
 
