@@ -1,3 +1,4 @@
+import BerthAuth
 import BerthCore
 import BerthStorage
 import HTTPTypes
@@ -26,7 +27,12 @@ struct ManifestRoutes {
         return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: manifest.bytes))
     }
 
-    func put(_ request: Request, name: String, reference: String) async throws -> Response {
+    /// Whether `identity` may move or delete immutable tags of the repository.
+    func mayOverwrite(_ identity: Identity, _ name: String) -> Bool {
+        !api.storage.immutability.isEmpty && api.access.actions(identity, repository: name).contains(.overwrite)
+    }
+
+    func put(_ request: Request, name: String, reference: String, identity: Identity) async throws -> Response {
         let repository = try api.repository(name)
         let ref = try Reference(parsing: reference)
         let limit = RegistryStorage.maxManifestBytes
@@ -40,7 +46,8 @@ struct ManifestRoutes {
         }
         let bytes = try await request.body.collect(upTo: limit)
         let (digest, manifest) = try await api.storage.putManifest(bytes, contentType: request.headers[.contentType],
-                                                                   reference: ref, tags: extraTags, in: repository)
+                                                                   reference: ref, tags: extraTags, in: repository,
+                                                                   overwrite: mayOverwrite(identity, name))
         var headers: HTTPFields = [
             .location: "/v2/\(repository.value)/manifests/\(digest)",
             .dockerContentDigest: digest.description,
@@ -58,11 +65,11 @@ struct ManifestRoutes {
         return Response(status: .created, headers: headers)
     }
 
-    func delete(name: String, reference: String) async throws -> Response {
+    func delete(name: String, reference: String, identity: Identity) async throws -> Response {
         let repository = try api.repository(name)
         let ref = try Reference(parsing: reference)
         try api.requireDeleteEnabled()
-        try await api.storage.deleteManifest(ref, in: repository)
+        try await api.storage.deleteManifest(ref, in: repository, overwrite: mayOverwrite(identity, name))
         switch ref {
         case .digest(let digest): try await api.emit(.delete, repository: repository, digest: digest, mediaType: nil, size: nil)
         case .tag(let tag): try await api.emit(.delete, repository: repository, digest: nil, mediaType: nil, size: nil, tags: [tag.value])

@@ -152,9 +152,9 @@ public struct RegistryAPI: HTTPResponder {
         case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
             return try await ManifestRoutes(api: self).get(name: name, reference: reference, head: method == .head)
         case (.manifest(let name, let reference), .put):
-            return try await ManifestRoutes(api: self).put(request, name: name, reference: reference)
+            return try await ManifestRoutes(api: self).put(request, name: name, reference: reference, identity: identity)
         case (.manifest(let name, let reference), .delete):
-            return try await ManifestRoutes(api: self).delete(name: name, reference: reference)
+            return try await ManifestRoutes(api: self).delete(name: name, reference: reference, identity: identity)
         case (.tags(let name), .get), (.tags(let name), .head):
             return try await TagRoutes(api: self).list(request, name: name, head: method == .head)
         case (.referrers(let name, let digest), .get), (.referrers(let name, let digest), .head):

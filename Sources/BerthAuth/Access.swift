@@ -4,6 +4,8 @@
 /// An action on a resource, as in the Docker token specification's scopes.
 public enum AccessAction: String, Sendable, Hashable, CaseIterable, Comparable {
     case pull, push, delete
+    /// Move or delete tags that `immutability` protects (never implied by `*`).
+    case overwrite
     /// `registry:catalog:*`: listing repositories.
     case catalog
     /// `registry:admin:*`: the admin API (garbage collection, storage usage).
@@ -22,6 +24,7 @@ public enum AccessAction: String, Sendable, Hashable, CaseIterable, Comparable {
         case "pull": [.pull]
         case "push": [.push]
         case "delete": [.delete]
+        case "overwrite": [.overwrite]
         case "catalog": [.catalog]
         case "admin": [.admin]
         default: nil

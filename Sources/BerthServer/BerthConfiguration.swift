@@ -49,6 +49,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var observability = ObservabilitySettings()
     /// `notifications`: webhook endpoints (ConfigurationLoader+Notifications.swift).
     public var notifications = NotificationSettings()
+    /// `immutability`: tags that never move (ConfigurationLoader+Policies.swift).
+    public var immutability = TagImmutability()
     /// `storage.gc`: online garbage collection (ConfigurationLoader+GarbageCollection.swift).
     public var garbageCollection = GarbageCollectionSettings()
     /// `retention`: policies deleting old tags and untagged manifests (ConfigurationLoader+Retention.swift).
@@ -93,6 +95,7 @@ public struct BerthConfiguration: Sendable, Equatable {
         lines += garbageCollection.describe()
         lines += describeSecurity()
         lines += describeRetention()
+        lines += describePolicies()
         return lines
     }
 }

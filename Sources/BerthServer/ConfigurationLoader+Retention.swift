@@ -97,13 +97,13 @@ extension ConfigurationLoader {
     }
 
     /// Unknown keys in a policy are errors, not warnings: a misspelt keep rule would delete what it meant to keep.
-    private mutating func rejectUnknownKeys(_ dict: [String: Any], label: String, keys: [String]) {
+    mutating func rejectUnknownKeys(_ dict: [String: Any], label: String, keys: [String]) {
         for key in dict.keys.sorted() where !keys.contains(key.lowercased()) {
             problems.append("\(label).\(key) is not one of \(keys.joined(separator: ", "))")
         }
     }
 
-    private mutating func patterns(_ dict: [String: Any], _ key: String, label: String,
+    mutating func patterns(_ dict: [String: Any], _ key: String, label: String,
                                    check: (String) -> String?) -> [String] {
         guard let value = lookup(dict, key) else { return [] }
         let items: [Any] = value as? [Any] ?? [value]

@@ -125,7 +125,7 @@ extension ConfigurationLoader {
             var actions = Set<AccessAction>()
             for name in list("actions") {
                 if let parsed = AccessAction.parse(name) { actions.formUnion(parsed) }
-                else { problems.append("access[\(i)].actions: \(name) is not one of pull, push, delete, catalog, admin, *") }
+                else { problems.append("access[\(i)].actions: \(name) is not one of pull, push, delete, overwrite, catalog, admin, *") }
             }
             c.auth.rules.rules.append(AccessRule(users: list("users"), groups: list("groups"),
                                                  repositories: list("repositories"), actions: actions))

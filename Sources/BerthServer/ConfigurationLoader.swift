@@ -131,6 +131,7 @@ public struct ConfigurationLoader {
         "auth.groups": .map,
         "auth.silly": .unsupported("silly auth is a test mode of the reference registry; use auth.htpasswd or auth.tokenservice"),
         "access": .value,
+        "immutability": .value,
         "notifications": .section, "notifications.endpoints": .value,
         "notifications.events": .section, "notifications.events.includereferences": .value,
         "proxy": .unsupported("pull-through caching (proxy) is not supported by this version of Berth yet"),
@@ -257,6 +258,7 @@ public struct ConfigurationLoader {
         buildNotifications(tree, &c)
         buildGarbageCollection(tree, &c)
         buildRetention(tree, &c)
+        buildPolicies(tree, &c)
         if let v = bool(tree, "storage.maintenance.uploadpurging.enabled") { c.uploadPurging.enabled = v }
         if let v = bool(tree, "storage.maintenance.uploadpurging.dryrun") { c.uploadPurging.dryRun = v }
         if let v = duration(tree, "storage.maintenance.uploadpurging.age") { c.uploadPurging.age = v }

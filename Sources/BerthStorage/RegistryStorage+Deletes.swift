@@ -15,15 +15,24 @@ extension RegistryStorage {
     /// Deletes a tag (by tag), or a manifest and every tag pointing at it (by digest). Finding
     /// those tags uses the reverse index, never a scan of the repository's tags. The tags go
     /// first, the manifest last, so no tag is ever left pointing at a deleted manifest.
-    public func deleteManifest(_ reference: Reference, in repository: RepositoryName) async throws {
+    /// Immutable tags refuse both, unless `overwrite`.
+    public func deleteManifest(_ reference: Reference, in repository: RepositoryName, overwrite: Bool = false) async throws {
         let digest = try await resolveManifest(reference, in: repository)
         try await ensureIndexed(repository)
         switch reference {
         case .tag(let tag):
+            if !overwrite, let rule = immutability.rule(for: tag.value, in: repository.value) {
+                throw immutability.refusal(tag, in: repository, rule: rule, "it cannot be deleted")
+            }
             try await driver.delete(StoragePath.tag(repository, tag).path)
             try await driver.delete(StoragePath.digestTag(repository, digest, tag).path)
         case .digest:
-            for tag in try await tags(pointingAt: digest, in: repository) {
+            let tags = try await tags(pointingAt: digest, in: repository)
+            if !overwrite, let tag = tags.first(where: { immutability.rule(for: $0.value, in: repository.value) != nil }),
+               let rule = immutability.rule(for: tag.value, in: repository.value) {
+                throw immutability.refusal(tag, in: repository, rule: rule, "it points at \(digest), so the manifest cannot be deleted")
+            }
+            for tag in tags {
                 try await driver.delete(StoragePath.tag(repository, tag).path)
             }
             try await driver.delete(StoragePath.digestTags(repository, digest).path)

@@ -92,11 +92,21 @@ extension RegistryStorage {
     // MARK: - Tags by digest
 
     /// Points `tag` at `digest`: the reverse-index entry first, then the reference layout's links,
-    /// then the old digest's entry goes.
-    func moveTag(_ tag: Tag, to digest: Digest, in repository: RepositoryName) async throws {
+    /// then the old digest's entry goes. `exclusive` (an immutable tag) only creates the tag: if
+    /// another push created it meanwhile with another digest, this one is refused.
+    func moveTag(_ tag: Tag, to digest: Digest, in repository: RepositoryName, exclusive: Bool = false) async throws {
         let previous = try? await readLink(.tagCurrentLink(repository, tag))
         try await driver.putMarker(StoragePath.digestTag(repository, digest, tag).path)
         try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
+        if exclusive, previous == nil {
+            let created = try await driver.putContentIfAbsent(StoragePath.tagCurrentLink(repository, tag).path,
+                                                              ByteBuffer(string: digest.description))
+            if !created, (try? await readLink(.tagCurrentLink(repository, tag))) != digest {
+                try await driver.delete(StoragePath.digestTag(repository, digest, tag).path)
+                try await refuseMovingImmutable(tag, to: digest, in: repository)
+            }
+            return
+        }
         try await writeLink(.tagCurrentLink(repository, tag), to: digest)
         if let previous, previous != digest {
             try await driver.delete(StoragePath.digestTag(repository, previous, tag).path)

@@ -11,9 +11,10 @@ public struct StoredManifest: Sendable {
 extension RegistryStorage {
     /// Validates and stores a manifest, then points `reference` (when a tag) and `tags` at it.
     /// The content, its indexes and its revision link are written before any tag moves, so a
-    /// crash never leaves a tag pointing at a manifest that is not fully stored.
+    /// crash never leaves a tag pointing at a manifest that is not fully stored. Immutable tags
+    /// that exist and point elsewhere refuse the push before anything is stored, unless `overwrite`.
     public func putManifest(_ bytes: ByteBuffer, contentType: String?, reference: Reference, tags: [Tag] = [],
-                            in repository: RepositoryName) async throws -> (digest: Digest, manifest: ParsedManifest) {
+                            in repository: RepositoryName, overwrite: Bool = false) async throws -> (digest: Digest, manifest: ParsedManifest) {
         let algorithm: DigestAlgorithm
         if case .digest(let d) = reference { algorithm = d.algorithm } else { algorithm = .sha256 }
         var hasher = DigestHasher(algorithm)
@@ -24,6 +25,10 @@ extension RegistryStorage {
                                 detail: ["digest": given.description])
         }
         let manifest = try ParsedManifest.parse(bytes.readableBytesView, contentType: contentType)
+        var allTags = tags
+        if case .tag(let tag) = reference { allTags.insert(tag, at: 0) }
+        let guarded = overwrite ? [] : allTags.filter { immutability.rule(for: $0.value, in: repository.value) != nil }
+        for tag in guarded { try await refuseMovingImmutable(tag, to: digest, in: repository) }
         // Pinned before anything is checked, so a concurrent garbage collection puts back what
         // this push relies on (docs/garbage-collection.md).
         let referenced = [digest] + ((manifest.config.map { [$0] } ?? []) + manifest.layers + manifest.manifests).map(\.digest)
@@ -47,13 +52,18 @@ extension RegistryStorage {
         let isNewInRepository = try await !driver.exists(revisionLink.path)
         try await writeLink(revisionLink, to: digest)
         if isNewInRepository { statistics.record(manifests: 1) }
-        var allTags = tags
-        if case .tag(let tag) = reference { allTags.insert(tag, at: 0) }
         for tag in allTags {
-            try await moveTag(tag, to: digest, in: repository)
+            try await moveTag(tag, to: digest, in: repository, exclusive: guarded.contains(tag))
         }
         try await addToCatalog(repository)
         return (digest, manifest)
+    }
+
+    /// Throws `DENIED` if the immutable `tag` exists and points at another manifest than `digest`.
+    func refuseMovingImmutable(_ tag: Tag, to digest: Digest, in repository: RepositoryName) async throws {
+        guard let rule = immutability.rule(for: tag.value, in: repository.value),
+              let current = try? await readLink(.tagCurrentLink(repository, tag)), current != digest else { return }
+        throw immutability.refusal(tag, in: repository, rule: rule, "it points at \(current) and cannot be moved")
     }
 
     /// Every blob a manifest references must be in the repository, and every child of an index

@@ -36,8 +36,14 @@ extension RegistryStorage {
                                 now: Date, into outcome: inout RetentionReport.Repository) async throws {
         let withManifests = policy.deleteUntaggedOlderThan != nil
         let (snapshot, tagLinks) = try await retentionSnapshot(repository, withManifests: withManifests)
-        let plan = RetentionPlanner.plan(snapshot, policy: policy, policyIndex: index, now: now)
+        var plan = RetentionPlanner.plan(snapshot, policy: policy, policyIndex: index, now: now)
         outcome.warnings = plan.warnings
+        // Immutable tags are never a policy's to delete.
+        for deletion in plan.tags {
+            guard let rule = immutability.rule(for: deletion.tag, in: repository.value) else { continue }
+            outcome.skipped.append(.init(tag: deletion.tag, digest: deletion.digest.description, reason: "immutable (immutability[\(rule)])"))
+        }
+        plan.tags.removeAll { immutability.rule(for: $0.tag, in: repository.value) != nil }
         if dryRun {
             outcome.tags = plan.tags.map { .init(tag: $0.tag, digest: $0.digest.description, pushed: $0.pushed, rule: $0.rule.description) }
             outcome.manifests = plan.manifests.map { .init(digest: $0.digest.description, pushed: $0.pushed, rule: $0.rule.description) }

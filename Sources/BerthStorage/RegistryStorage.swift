@@ -22,6 +22,8 @@ public struct RegistryStorage: Sendable {
 
     public let driver: any StorageDriver
     public let validation: ManifestValidation
+    /// Tags that may not move or be deleted (Policies/TagImmutability.swift).
+    public let immutability: TagImmutability
     let uploads: UploadCoordinator
     let mediaTypes: MediaTypeCache
     let index: IndexState
@@ -32,9 +34,10 @@ public struct RegistryStorage: Sendable {
     /// The largest manifest accepted and read back.
     public static let maxManifestBytes = 4 << 20
 
-    public init(driver: any StorageDriver, validation: ManifestValidation = .init()) {
+    public init(driver: any StorageDriver, validation: ManifestValidation = .init(), immutability: TagImmutability = .none) {
         self.driver = driver
         self.validation = validation
+        self.immutability = immutability
         self.uploads = UploadCoordinator()
         self.mediaTypes = MediaTypeCache()
         let statistics = StorageStatistics()

@@ -46,4 +46,17 @@ final class ReadmeConfigTests: XCTestCase {
         XCTAssertEqual(loaded.configuration.retention.policies.policies.first?.summary,
                        "repositories: [team-a/**, tools/*], keep: {newest: 10, tags: [latest, v*], semver: 5}, delete: {olderthan: 720h, untaggedolderthan: 24h}")
     }
+
+    /// Every `yaml` example of the "Policies" section loads without problems or warnings.
+    func testPolicyExamplesLoad() throws {
+        let text = try readme()
+        let section = try XCTUnwrap(text.range(of: "## Policies")).upperBound
+        let end = text.range(of: "\n## ", range: section..<text.endIndex)?.lowerBound ?? text.endIndex
+        let blocks = text[section..<end].components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        XCTAssertGreaterThanOrEqual(blocks.count, 1)
+        for block in blocks {
+            let loaded = try ConfigurationLoader.load(yaml: "version: 0.1\n" + block, environment: [:])
+            XCTAssertEqual(loaded.warnings, [], block)
+        }
+    }
 }
