@@ -147,7 +147,8 @@ public func openStorage(_ config: BerthConfiguration, metrics: BerthMetrics? = n
         ])
     }
     let metered: any StorageDriver = metrics.map { MeteredStorageDriver(driver, metrics: $0) } ?? driver
-    return RegistryStorage(driver: metered, validation: config.manifestValidation, immutability: config.immutability)
+    return RegistryStorage(driver: metered, validation: config.manifestValidation, immutability: config.immutability,
+                           quotas: config.quotas)
 }
 
 func absolutePath(_ path: String) -> String {

@@ -51,6 +51,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var notifications = NotificationSettings()
     /// `immutability`: tags that never move (ConfigurationLoader+Policies.swift).
     public var immutability = TagImmutability()
+    /// `quotas`: caps on what repositories reference (ConfigurationLoader+Policies.swift).
+    public var quotas = StorageQuotas()
     /// `storage.gc`: online garbage collection (ConfigurationLoader+GarbageCollection.swift).
     public var garbageCollection = GarbageCollectionSettings()
     /// `retention`: policies deleting old tags and untagged manifests (ConfigurationLoader+Retention.swift).

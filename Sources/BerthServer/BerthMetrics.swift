@@ -24,6 +24,7 @@ import Synchronization
 ///   `berth_gc_running`
 /// - `berth_storage_repositories`, `berth_storage_manifests`, `berth_storage_blobs`, `berth_storage_bytes`
 ///   (the last full walk plus this process's changes since), `berth_storage_counts_age_seconds`
+/// - `berth_quota_used_bytes{quota}`, `berth_quota_limit_bytes{quota}` (quota: its position in `quotas`)
 /// - `berth_cache_requests_total{cache,result}` (`blob_size`, `manifest`, `media_type`, `listing`; `hit`, `miss`)
 /// - `berth_webhook_events_delivered_total{endpoint}`, `berth_webhook_delivery_failures_total{endpoint}`,
 ///   `berth_webhook_queue_length{endpoint}`
@@ -162,6 +163,15 @@ public final class BerthMetrics: RequestObserver, Sendable {
                                                   dimensions: [("cache", cache.rawValue), ("result", result)], factory: factory)
                 if added > 0 { counter.increment(by: added) } else { counter.increment(by: 0) }
             }
+        }
+    }
+
+    /// Usage and limit of each quota.
+    func updateQuotas(_ usages: [QuotaUsage]) {
+        for usage in usages {
+            let labels = [("quota", String(usage.index))]
+            CoreMetrics.Gauge(label: "berth_quota_used_bytes", dimensions: labels, factory: factory).record(usage.usedBytes)
+            CoreMetrics.Gauge(label: "berth_quota_limit_bytes", dimensions: labels, factory: factory).record(usage.limitBytes)
         }
     }
 

@@ -132,6 +132,7 @@ public struct ConfigurationLoader {
         "auth.silly": .unsupported("silly auth is a test mode of the reference registry; use auth.htpasswd or auth.tokenservice"),
         "access": .value,
         "immutability": .value,
+        "quotas": .value,
         "notifications": .section, "notifications.endpoints": .value,
         "notifications.events": .section, "notifications.events.includereferences": .value,
         "proxy": .unsupported("pull-through caching (proxy) is not supported by this version of Berth yet"),

@@ -11,8 +11,9 @@ struct StorageStatisticsService: Service {
     let storage: RegistryStorage
     let metrics: BerthMetrics
     let logger: Logger
-    /// How often counts other processes published are looked for (gauges are computed per scrape).
-    var interval: Duration = .seconds(60)
+    /// How often counts other processes published are looked for and quota usage is measured
+    /// (the other gauges are computed per scrape).
+    var interval: Duration = .seconds(10)
 
     static let staleAfter: TimeInterval = 24 * 3600
 
@@ -39,6 +40,9 @@ struct StorageStatisticsService: Service {
                 }
             }
             while !Task.isCancelled {
+                if !storage.quotas.isEmpty, let usages = try? await storage.quotaUsages() {
+                    metrics.updateQuotas(usages)
+                }
                 try await Task.sleep(for: interval)
                 await storage.adoptPublishedCounts()
             }

@@ -29,6 +29,10 @@ extension RegistryStorage {
         if case .tag(let tag) = reference { allTags.insert(tag, at: 0) }
         let guarded = overwrite ? [] : allTags.filter { immutability.rule(for: $0.value, in: repository.value) != nil }
         for tag in guarded { try await refuseMovingImmutable(tag, to: digest, in: repository) }
+        if !quotas.isEmpty {
+            let blobs = ((manifest.config.map { [$0] } ?? []) + manifest.layers).filter { !$0.isExternal }
+            try await checkQuota(adding: [(digest, Int64(bytes.readableBytes))] + blobs.map { ($0.digest, $0.size) }, to: repository)
+        }
         // Pinned before anything is checked, so a concurrent garbage collection puts back what
         // this push relies on (docs/garbage-collection.md).
         let referenced = [digest] + ((manifest.config.map { [$0] } ?? []) + manifest.layers + manifest.manifests).map(\.digest)

@@ -58,6 +58,8 @@ extension RegistryStorage {
     ) async throws -> Int64 where Body.Element == ByteBuffer {
         try await uploads.withLock(id) {
             let offset = try await uploadOffset(id, in: repository)
+            // A chunk of known length that would pass the quota is refused before it is read.
+            if let length, !quotas.isEmpty { try await checkQuota(adding: [(nil, offset + length)], to: repository) }
             return try await appendLocked(id, repository, offset: offset, start: start, length: length,
                                           algorithm: algorithm, body: body)
         }
@@ -140,6 +142,9 @@ extension RegistryStorage {
     ) async throws -> Int64 where Body.Element == ByteBuffer {
         try await uploads.withLock(id) {
             var offset = try await uploadOffset(id, in: repository)
+            if let length, finalChunk != nil, !quotas.isEmpty {
+                try await checkQuota(adding: [(digest, offset + length)], to: repository)
+            }
             if let finalChunk {
                 offset = try await appendLocked(id, repository, offset: offset, start: start, length: length,
                                                 algorithm: digest.algorithm, body: finalChunk)
@@ -151,6 +156,14 @@ extension RegistryStorage {
                 throw RegistryError(.digestInvalid,
                                     "uploaded content (\(offset) bytes) has digest \(computed), not the \(digest) given: nothing was stored",
                                     detail: ["digest": digest.description])
+            }
+            if !quotas.isEmpty {
+                do {
+                    try await checkQuota(adding: [(digest, offset)], to: repository)
+                } catch {
+                    try await removeUpload(id, repository)
+                    throw error
+                }
             }
             let blobPath = StoragePath.blobData(digest).path
             try await pin([digest])  // before the existence check (docs/garbage-collection.md)

@@ -24,6 +24,9 @@ public struct RegistryStorage: Sendable {
     public let validation: ManifestValidation
     /// Tags that may not move or be deleted (Policies/TagImmutability.swift).
     public let immutability: TagImmutability
+    /// Caps on what repositories reference (Policies/StorageQuotas.swift).
+    public let quotas: StorageQuotas
+    let referencedBytes = ReferencedBytesCache()
     let uploads: UploadCoordinator
     let mediaTypes: MediaTypeCache
     let index: IndexState
@@ -34,10 +37,12 @@ public struct RegistryStorage: Sendable {
     /// The largest manifest accepted and read back.
     public static let maxManifestBytes = 4 << 20
 
-    public init(driver: any StorageDriver, validation: ManifestValidation = .init(), immutability: TagImmutability = .none) {
+    public init(driver: any StorageDriver, validation: ManifestValidation = .init(), immutability: TagImmutability = .none,
+                quotas: StorageQuotas = .none) {
         self.driver = driver
         self.validation = validation
         self.immutability = immutability
+        self.quotas = quotas
         self.uploads = UploadCoordinator()
         self.mediaTypes = MediaTypeCache()
         let statistics = StorageStatistics()

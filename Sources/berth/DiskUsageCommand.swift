@@ -55,6 +55,11 @@ struct DiskUsage: AsyncParsableCommand {
         print("")
         print("stored: \(usage.blobs) blobs, \(Self.bytes(usage.storedBytes))")
         print("reclaimable now: \(Self.bytes(usage.reclaimableBytes)); with --delete-untagged: \(Self.bytes(usage.reclaimableUntaggedBytes))")
+        for quota in usage.quotas {
+            let percent = quota.limitBytes > 0 ? Double(quota.usedBytes) * 100 / Double(quota.limitBytes) : 0
+            print("quota \(quota.index) (\(quota.repositories.joined(separator: ", "))): \(Self.bytes(quota.usedBytes)) of \(Self.bytes(quota.limitBytes))"
+                  + String(format: " (%.0f%%)", percent))
+        }
     }
 
     static func bytes(_ n: Int64) -> String { formatBytes(n) }

@@ -38,4 +38,31 @@ final class PolicyConfigTests: XCTestCase {
         XCTAssertTrue(problems.contains { $0.contains("immutability[2] must be a mapping") }, "\(problems)")
         XCTAssertTrue(configurationProblems("version: 0.1\nimmutability: yes\n").contains { $0.contains("immutability must be a list") })
     }
+
+    func testQuotasLoadAndBadOnesNameTheKey() throws {
+        let loaded = try ConfigurationLoader.load(yaml: """
+            version: 0.1
+            quotas:
+              - repositories: ["team-a/**"]
+                limit: 50GiB
+              - repositories: "scratch/*"
+                limit: 1000000
+            """, environment: [:])
+        XCTAssertEqual(loaded.configuration.quotas, StorageQuotas([
+            .init(repositories: ["team-a/**"], limit: 50 << 30), .init(repositories: ["scratch/*"], limit: 1_000_000),
+        ]))
+        let problems = configurationProblems("""
+            version: 0.1
+            quotas:
+              - repositories: ["a/**"]
+                limit: lots
+              - limit: 1GB
+              - repositories: ["b"]
+                limit: 1GB
+                soft: true
+            """)
+        XCTAssertTrue(problems.contains { $0.contains("quotas[0].limit lots") }, "\(problems)")
+        XCTAssertTrue(problems.contains { $0.contains("quotas[1].repositories is required") }, "\(problems)")
+        XCTAssertTrue(problems.contains { $0.contains("quotas[2].soft") }, "\(problems)")
+    }
 }

@@ -56,6 +56,8 @@ public struct StorageUsage: Sendable, Codable, Equatable {
     public var reclaimableBytes: Int64
     /// Freed by a collection with `--delete-untagged` now.
     public var reclaimableUntaggedBytes: Int64
+    /// Each configured quota with what its repositories use.
+    public var quotas: [QuotaUsage] = []
 }
 
 extension RegistryStorage {
@@ -106,6 +108,7 @@ extension RegistryStorage {
                                                     owner: "storage usage")
         return StorageUsage(repositories: listed, blobs: blobs, storedBytes: stored,
                             reclaimableBytes: keepUntagged.bytesReclaimed,
-                            reclaimableUntaggedBytes: dropUntagged.bytesReclaimed)
+                            reclaimableUntaggedBytes: dropUntagged.bytesReclaimed,
+                            quotas: try await quotaUsages())
     }
 }
