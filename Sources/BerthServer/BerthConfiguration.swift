@@ -1,5 +1,6 @@
 /// BerthServer: typed configuration (the reference registry's `config.yml`, environment
 /// overrides, command-line flags), its validation, and the assembly of the running application.
+import BerthAuth
 import BerthStorage
 import Logging
 
@@ -45,6 +46,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var auth = AuthSettings()
     /// `http.ratelimit`.
     public var rateLimit = RateLimitSettings()
+    /// `network`: trusted proxies, allow and deny ranges (ConfigurationLoader+Network.swift).
+    public var network = NetworkRules()
     /// `http.debug` (debug server, Prometheus metrics) and `health.storagedriver`.
     public var observability = ObservabilitySettings()
     /// `notifications`: webhook endpoints (ConfigurationLoader+Notifications.swift).
@@ -96,6 +99,7 @@ public struct BerthConfiguration: Sendable, Equatable {
         lines.append("health.storagedriver.enabled: \(observability.storageHealth.enabled)")
         lines += garbageCollection.describe()
         lines += describeSecurity()
+        lines += describeNetwork()
         lines += describeRetention()
         lines += describePolicies()
         return lines

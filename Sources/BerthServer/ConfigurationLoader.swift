@@ -133,6 +133,8 @@ public struct ConfigurationLoader {
         "access": .value,
         "immutability": .value,
         "quotas": .value,
+        // Checked key by key in ConfigurationLoader+Network.swift, where unknown keys are errors.
+        "network": .map,
         "notifications": .section, "notifications.endpoints": .value,
         "notifications.events": .section, "notifications.events.includereferences": .value,
         "proxy": .unsupported("pull-through caching (proxy) is not supported by this version of Berth yet"),
@@ -255,6 +257,7 @@ public struct ConfigurationLoader {
         }
         if let v = bool(tree, "storage.maintenance.readonly.enabled") { c.readOnly = v }
         buildSecurity(tree, &c)
+        buildNetwork(tree, &c)
         buildDebug(tree, &c)
         buildNotifications(tree, &c)
         buildGarbageCollection(tree, &c)
