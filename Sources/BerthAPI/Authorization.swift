@@ -32,6 +32,16 @@ enum Requirement: Equatable {
         }
     }
 
+    /// The actions the network rules check (none: only the global lists apply).
+    var networkActions: [AccessAction] {
+        switch self {
+        case .repository(_, let actions): actions
+        case .catalog: [.catalog]
+        case .admin: [.admin]
+        case .authenticated, .none: []
+        }
+    }
+
     var isWrite: Bool {
         if case .repository(_, let actions) = self { return actions.contains(.push) || actions.contains(.delete) }
         return false
@@ -49,17 +59,18 @@ enum Requirement: Equatable {
 }
 
 extension RegistryAPI {
-    /// Authenticates the request and checks it may do what its route does; returns who it is.
-    func authorize(_ route: Route, _ request: Request, context: Context) async throws -> Identity {
+    /// Checks the network rules, authenticates the request and checks it may do what its route
+    /// does; returns who it is.
+    func authorize(_ route: Route, _ request: Request, context: Context, trace: inout RequestTrace) async throws -> Identity {
+        if networkRules != nil { try admitNetwork(Requirement(route, request.method), trace: &trace) }
         // The common case of an open registry costs nothing per request.
         if access.isOpen, settings.rateLimiter == nil, !settings.readOnly { return .anonymous }
         let requirement = Requirement(route, request.method)
         let access = self.access.logging(to: context.logger)
-        let client = context.remoteAddress?.ipAddress ?? ""
         let identity = try await access.identify(authorization: request.headers[.authorization],
-                                                 wanted: requirement.scope, client: client)
+                                                 wanted: requirement.scope, client: trace.client.text)
         if let limiter = settings.rateLimiter {
-            try limiter.admit(client: clientKey(identity, context), bytes: request.contentLength ?? 0)
+            try limiter.admit(client: clientKey(identity, trace.client), bytes: request.contentLength ?? 0)
         }
         switch requirement {
         case .authenticated:
@@ -80,7 +91,27 @@ extension RegistryAPI {
     }
 
     /// Whom rate limits count against: the user, or the address of anonymous requests.
-    func clientKey(_ identity: Identity, _ context: Context) -> String {
-        identity.user.map { "user:\($0)" } ?? "ip:\(context.remoteAddress?.ipAddress ?? "")"
+    func clientKey(_ identity: Identity, _ client: ClientAddress) -> String {
+        identity.user.map { "user:\($0)" } ?? "ip:\(client.text)"
+    }
+
+    /// Who the request comes from: the connection's peer or, when that is a trusted proxy, the
+    /// client it forwards for. Without `network` settings the headers are not even read.
+    func clientAddress(_ request: Request, _ context: Context) -> ClientAddress {
+        let peer = context.remoteAddress?.ipAddress
+        // `address` stays unread here: nothing is refused without network rules.
+        guard let network = settings.network else { return ClientAddress(address: nil, text: peer ?? "") }
+        return network.clientAddress(peer: peer, xForwardedFor: request.headers[values: .xForwardedFor],
+                                     forwarded: request.headers[values: .forwarded])
+    }
+
+    /// Refuses requests the network rules do not let through with 403 `DENIED` naming the rule,
+    /// before credentials are looked at. `requirement` nil: a request of no action (`/token`,
+    /// an unknown path), which only the global lists govern.
+    func admitNetwork(_ requirement: Requirement?, trace: inout RequestTrace) throws(RegistryError) {
+        guard let networkRules,
+              let refusal = networkRules.refusal(for: trace.client, actions: requirement?.networkActions ?? []) else { return }
+        trace.networkDenied = refusal.action?.rawValue ?? "other"
+        throw RegistryError(.denied, refusal.message)
     }
 }

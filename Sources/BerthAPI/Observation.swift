@@ -1,3 +1,4 @@
+import BerthAuth
 import BerthCore
 import Foundation
 import HTTPTypes
@@ -22,9 +23,13 @@ public struct RequestRecord: Sendable, Equatable {
     public var user: String?
     public var client: String
     public var repository: String?
+    /// The action (`pull`, `push`, `delete`, `catalog`, `admin`, or `other` for requests of no
+    /// action) when the network rules refused the request; nil otherwise.
+    public var networkDenied: String?
 
     public init(requestID: String, method: String, path: String, route: String, status: Int, bytesIn: Int64,
-                bytesOut: Int64, duration: Duration, user: String?, client: String, repository: String?) {
+                bytesOut: Int64, duration: Duration, user: String?, client: String, repository: String?,
+                networkDenied: String? = nil) {
         self.requestID = requestID
         self.method = method
         self.path = path
@@ -36,6 +41,7 @@ public struct RequestRecord: Sendable, Equatable {
         self.user = user
         self.client = client
         self.repository = repository
+        self.networkDenied = networkDenied
     }
 }
 
@@ -136,6 +142,10 @@ struct RequestTrace {
     var route = "unmatched"
     var repository: String?
     var user: String?
+    /// Who the request comes from (RegistryAPI.clientAddress): set before anything else runs.
+    var client = ClientAddress(address: nil, text: "")
+    /// The action label when the network rules refused the request (`berth_network_denied_total`).
+    var networkDenied: String?
 
     /// The client's `X-Request-Id` when it is a sane token (≤ 128 visible ASCII characters).
     static func clientRequestID(_ request: Hummingbird.Request) -> String? {

@@ -17,13 +17,17 @@ public struct APISettings: Sendable {
     public var readOnly: Bool
     /// Per-client request and byte limits (`http.ratelimit`); nil: none.
     public var rateLimiter: RateLimiter?
+    /// Trusted proxies and allow / deny ranges (`network`); nil: clients are the connections'
+    /// peers and no address is refused.
+    public var network: NetworkRules?
 
     public init(deleteEnabled: Bool = false, extraHeaders: [(String, String)] = [], readOnly: Bool = false,
-                rateLimiter: RateLimiter? = nil) {
+                rateLimiter: RateLimiter? = nil, network: NetworkRules? = nil) {
         self.deleteEnabled = deleteEnabled
         self.extraHeaders = extraHeaders
         self.readOnly = readOnly
         self.rateLimiter = rateLimiter
+        self.network = network.flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 
@@ -44,6 +48,8 @@ public struct RegistryAPI: HTTPResponder {
     /// Garbage collection and storage usage for `/admin/api/...`; nil: those answer 404.
     let admin: (any AdminOperations)?
     let extraHeaders: HTTPFields
+    /// `settings.network` when it has allow or deny lists (nil keeps the open fast path free).
+    let networkRules: NetworkRules?
 
     public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open,
                 tokenService: TokenService? = nil, observers: [any RequestObserver] = [], events: (any EventSink)? = nil,
@@ -62,6 +68,7 @@ public struct RegistryAPI: HTTPResponder {
         }
         fields[.dockerDistributionAPIVersion] = "registry/2.0"
         extraHeaders = fields
+        networkRules = settings.network.flatMap { $0.restrictsAccess ? $0 : nil }
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
@@ -76,6 +83,7 @@ public struct RegistryAPI: HTTPResponder {
             trace0 = RequestTrace(requestID: context.id)
         }
         var trace = trace0
+        trace.client = clientAddress(request, context)
         var response: Response
         do {
             response = try await dispatch(request, context: context, trace: &trace)
@@ -92,7 +100,7 @@ public struct RegistryAPI: HTTPResponder {
                 status: response.status.code, bytesIn: request.contentLength ?? 0,
                 bytesOut: response.headers[.contentLength].flatMap { Int64($0) } ?? 0,
                 duration: ContinuousClock.now - started, user: trace.user,
-                client: context.remoteAddress?.ipAddress ?? "", repository: trace.repository)
+                client: trace.client.text, repository: trace.repository, networkDenied: trace.networkDenied)
             for observer in observers { observer.requestFinished(record) }
         }
         return response
@@ -101,21 +109,23 @@ public struct RegistryAPI: HTTPResponder {
     private func dispatch(_ request: Request, context: Context, trace: inout RequestTrace) async throws -> Response {
         if let tokenService, request.uri.path == "/token" {
             trace.route = "/token"
+            try admitNetwork(nil, trace: &trace)
             return try await TokenRoutes(service: tokenService).respond(request, context: context)
         }
         guard let route = Route(path: request.uri.path) else {
+            try admitNetwork(nil, trace: &trace)
             throw RegistryError(.notFound, "no such endpoint: \(request.method) \(request.uri.path.prefix(200)); the API lives under /v2/ (and /admin/api/gc, /admin/api/storage)")
         }
         trace.route = route.pattern
         trace.repository = route.repository
-        let identity = try await authorize(route, request, context: context)
+        let identity = try await authorize(route, request, context: context, trace: &trace)
         trace.user = identity.user
         let response: Response
         if events == nil {
             response = try await handle(route, request, identity: identity)
         } else {
             // Who asked, for the events the route emits (only worth building when events are kept).
-            let origin = EventOrigin(requestID: trace.requestID, address: context.remoteAddress?.ipAddress ?? "",
+            let origin = EventOrigin(requestID: trace.requestID, address: trace.client.text,
                                      host: request.head.authority ?? "", method: request.method.rawValue,
                                      userAgent: request.headers[.userAgent] ?? "", user: identity.user)
             response = try await EventOrigin.$current.withValue(origin) {
@@ -124,7 +134,7 @@ public struct RegistryAPI: HTTPResponder {
         }
         if let limiter = settings.rateLimiter, let length = response.headers[.contentLength].flatMap({ Int64($0) }),
            request.method != .head {
-            limiter.charge(client: clientKey(identity, context), bytes: length)
+            limiter.charge(client: clientKey(identity, trace.client), bytes: length)
         }
         return response
     }
@@ -182,6 +192,8 @@ extension HTTPField.Name {
     static let ociTag = Self("OCI-Tag")!
     static let ociFiltersApplied = Self("OCI-Filters-Applied")!
     static let requestID = Self("X-Request-Id")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
+    static let forwarded = Self("Forwarded")!
 }
 
 /// Small helpers shared by the route collections.

@@ -52,7 +52,8 @@ public func buildApplication(
                               rateLimiter: limits.isEnabled
                                   ? RateLimiter(requestsPerSecond: limits.requestsPerSecond, burst: limits.burst,
                                                 bytesPerSecond: limits.bytesPerSecond)
-                                  : nil),
+                                  : nil,
+                              network: config.network),
         access: access,
         tokenService: tokenService,
         observers: makeRequestObservers(config, metrics: observability.metrics, logger: logger),

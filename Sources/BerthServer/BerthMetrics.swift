@@ -16,6 +16,8 @@ import Synchronization
 /// - `berth_http_request_duration_seconds{method,route}` (histogram)
 /// - `berth_http_request_bytes_total`, `berth_http_response_bytes_total`
 /// - `berth_auth_failures_total` (answers with status 401)
+/// - `berth_network_denied_total{action}`: requests the network rules refused (`pull`, `push`, `delete`,
+///   `catalog`, `admin`, or `other` for requests of no action such as `GET /v2/` and `/token`)
 /// - `berth_uploads_in_progress` (approximate, see `requestFinished`)
 /// - `berth_storage_operations_total{operation,outcome}`, `berth_storage_operation_duration_seconds{operation}`
 /// - `berth_gc_runs_total{outcome}` (`success`, `dry_run`, `busy`: another run held the lock, `error`),
@@ -98,6 +100,10 @@ public final class BerthMetrics: RequestObserver, Sendable {
         if record.bytesIn > 0 { requestBytes.increment(by: record.bytesIn) }
         if record.bytesOut > 0 { responseBytes.increment(by: record.bytesOut) }
         if record.status == 401 { authFailures.increment() }
+        if let action = record.networkDenied {
+            CoreMetrics.Counter(label: "berth_network_denied_total", dimensions: [("action", action)], factory: factory)
+                .increment()
+        }
 
         let change: Int
         switch (record.method, record.route, record.status) {
