@@ -1,4 +1,5 @@
 @testable import BerthServer
+import BerthAuth
 import Foundation
 import XCTest
 
@@ -11,10 +12,20 @@ final class ReadmeConfigTests: XCTestCase {
         return try String(contentsOf: url, encoding: .utf8)
     }
 
+    /// The first `yaml` block after `heading`.
+    func firstYAMLBlock(after heading: String) throws -> String {
+        let text = try readme()
+        let section = try XCTUnwrap(text.range(of: heading), "no \(heading) in the README").upperBound
+        return try XCTUnwrap(text[section...].components(separatedBy: "```yaml\n").dropFirst().first?
+            .components(separatedBy: "```").first)
+    }
+
     func testSecuringBerthExamplesLoad() throws {
         let text = try readme()
         let section = try XCTUnwrap(text.range(of: "## Securing Berth")).upperBound
-        let end = text.range(of: "\n## ", range: section..<text.endIndex)?.lowerBound ?? text.endIndex
+        // The authentication modes, before the section's subsections (which have tests of their own).
+        let end = [text.range(of: "\n## ", range: section..<text.endIndex)?.lowerBound,
+                   text.range(of: "\n### ", range: section..<text.endIndex)?.lowerBound].compactMap { $0 }.min() ?? text.endIndex
         let blocks = text[section..<end].components(separatedBy: "```yaml\n").dropFirst()
             .map { String($0.prefix(while: { _ in true }).components(separatedBy: "```")[0]) }
         XCTAssertEqual(blocks.count, 4, "TLS, htpasswd, token service, external token service")
@@ -34,13 +45,20 @@ final class ReadmeConfigTests: XCTestCase {
         XCTAssertEqual(modes, ["none", "htpasswd", "tokenservice", "token"])
     }
 
+    /// The README's network rules example is the documented schema, accepted without warnings.
+    func testNetworkRulesExampleLoads() throws {
+        let loaded = try ConfigurationLoader.load(yaml: try firstYAMLBlock(after: "### Network rules"), environment: [:])
+        XCTAssertEqual(loaded.warnings, [])
+        let network = loaded.configuration.network
+        XCTAssertEqual(network.trustedProxies.map(\.description), ["10.0.0.5/32", "fd00::/8"])
+        XCTAssertEqual(network.global.deny.map(\.description), ["203.0.113.0/24"])
+        XCTAssertEqual(Set(network.actions.keys), [.push, .delete])
+        XCTAssertEqual(network.actions[.push]?.allow.map(\.description), ["10.20.0.0/16"])
+    }
+
     /// The README's retention example is the documented schema, accepted without warnings.
     func testRetentionExampleLoads() throws {
-        let text = try readme()
-        let section = try XCTUnwrap(text.range(of: "### Retention policies")).upperBound
-        let block = try XCTUnwrap(text[section...].components(separatedBy: "```yaml\n").dropFirst().first?
-            .components(separatedBy: "```").first)
-        let loaded = try ConfigurationLoader.load(yaml: block, environment: [:])
+        let loaded = try ConfigurationLoader.load(yaml: try firstYAMLBlock(after: "### Retention policies"), environment: [:])
         XCTAssertEqual(loaded.warnings, [])
         XCTAssertEqual(loaded.configuration.retention.interval, .seconds(24 * 3600))
         XCTAssertEqual(loaded.configuration.retention.policies.policies.first?.summary,
