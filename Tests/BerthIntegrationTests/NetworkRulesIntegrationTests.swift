@@ -1,3 +1,5 @@
+import BerthAuth
+import BerthServer
 import Foundation
 import XCTest
 
@@ -122,6 +124,28 @@ final class NetworkRulesIntegrationTests: IntegrationTestCase {
         }
         XCTAssertEqual(clients["proxied-denied"], "192.0.2.7")
         XCTAssertEqual(clients["forged"], "127.0.0.2")
+    }
+
+    /// Notifications name the client the trusted proxy forwarded for, not the proxy.
+    func testEventsNameTheForwardedClient() async throws {
+        let receiver = try await EventReceiver.start()
+        cleanups.append { await receiver.stop() }
+        var endpoint = NotificationSettings.Endpoint(name: "hook", url: try XCTUnwrap(URL(string: "\(receiver.url)/hook")))
+        endpoint.backoff = .milliseconds(50)
+        let berth = try await startBerth(root: try temporaryDirectory("network-events")) { config in
+            config.notifications.endpoints = [endpoint]
+            config.network = NetworkRules(trustedProxies: [try! CIDR(parsing: "127.0.0.1/32")])
+        }
+        let blob = Data("forwarded event".utf8)
+        let digest = Blob.digest(blob)
+        let pushed = try await HTTP.request("POST", try XCTUnwrap(URL(string: "http://\(berth.host)/v2/net/events/blobs/uploads/?digest=\(digest)")),
+                                            headers: ["X-Forwarded-For": "198.51.100.9"], body: blob)
+        XCTAssertEqual(pushed.status, 201, pushed.text)
+        try await receiver.waitFor(path: "/hook", what: "the push event") { !$0.isEmpty }
+        let delivery = try XCTUnwrap(receiver.deliveries.first { $0.path == "/hook" })
+        let envelope = try XCTUnwrap(JSONSerialization.jsonObject(with: delivery.body) as? [String: Any])
+        let event = try XCTUnwrap((envelope["events"] as? [[String: Any]])?.first)
+        XCTAssertEqual((event["request"] as? [String: Any])?["addr"] as? String, "198.51.100.9")
     }
 
     func testConfigCheckNamesTheBadKey() async throws {
