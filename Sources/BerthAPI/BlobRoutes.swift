@@ -55,10 +55,12 @@ struct BlobRoutes {
             }
             return Response(status: status, headers: headers, body: body)
         }
-        let storage = api.storage
+        // Opened before answering: content collected since the link check is a 404, not a 200
+        // whose body stops short.
+        let reader = try await api.storage.openBlob(digest)
         let range_ = range
         let body = ResponseBody(contentLength: Int(length)) { writer in
-            try await storage.readBlob(digest, range: range_) { chunk in try await writer.write(chunk) }
+            try await reader.read(range: range_) { chunk in try await writer.write(chunk) }
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)

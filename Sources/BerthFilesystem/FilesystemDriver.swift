@@ -213,34 +213,17 @@ public struct FilesystemDriver: StorageDriver {
     }
 
     public func read(_ path: String, range: Range<Int64>?, _ body: (ByteBuffer) async throws -> Void) async throws {
+        try await openForReading(path).read(range: range, body)
+    }
+
+    public func openForReading(_ path: String) async throws -> any StorageReader {
         let file = try full(path)
         let fd = try await blocking { () throws -> Int32 in
             let fd = open(file, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw Self.ioError("open", path) }
             return fd
         }
-        defer { close(fd) }
-        let end: Int64
-        if let range {
-            end = range.upperBound
-        } else {
-            end = try await blocking { () throws -> Int64 in
-                guard let st = fileStatus(fd: fd) else { throw Self.ioError("stat", path) }
-                return Int64(st.st_size)
-            }
-        }
-        var offset = range?.lowerBound ?? 0
-        while offset < end {
-            let count = Int(min(Int64(Self.readChunk), end - offset))
-            let start = offset
-            let chunk = try await blocking { () throws -> ByteBuffer in
-                var buffer = Self.readAllocator.buffer(capacity: count)
-                try Self.readFully(fd: fd, into: &buffer, count: count, offset: start, path: path)
-                return buffer
-            }
-            offset += Int64(count)
-            try await body(chunk)
-        }
+        return FilesystemReader(fd: fd, path: path, driver: self)
     }
 
     public func localFile(_ path: String) -> String? { try? full(path) }
@@ -307,6 +290,47 @@ public struct FilesystemDriver: StorageDriver {
             do { try FileManager.default.removeItem(atPath: trash) } catch {
                 throw StorageDriverError.io(operation: "delete", path: path, reason: "\(error.localizedDescription)")
             }
+        }
+    }
+}
+
+/// An open file being read: reads go through the descriptor, so a file unlinked or renamed
+/// after it was opened is still read whole.
+final class FilesystemReader: StorageReader {
+    private let fd: Int32
+    private let path: String
+    private let driver: FilesystemDriver
+
+    init(fd: Int32, path: String, driver: FilesystemDriver) {
+        self.fd = fd
+        self.path = path
+        self.driver = driver
+    }
+
+    deinit { Glibc.close(fd) }
+
+    func read(range: Range<Int64>?, _ body: (ByteBuffer) async throws -> Void) async throws {
+        let (fd, path) = (self.fd, self.path)
+        let end: Int64
+        if let range {
+            end = range.upperBound
+        } else {
+            end = try await driver.blocking { () throws -> Int64 in
+                guard let st = fileStatus(fd: fd) else { throw FilesystemDriver.ioError("stat", path) }
+                return Int64(st.st_size)
+            }
+        }
+        var offset = range?.lowerBound ?? 0
+        while offset < end {
+            let count = Int(min(Int64(FilesystemDriver.readChunk), end - offset))
+            let start = offset
+            let chunk = try await driver.blocking { () throws -> ByteBuffer in
+                var buffer = FilesystemDriver.readAllocator.buffer(capacity: count)
+                try FilesystemDriver.readFully(fd: fd, into: &buffer, count: count, offset: start, path: path)
+                return buffer
+            }
+            offset += Int64(count)
+            try await body(chunk)
         }
     }
 }

@@ -17,7 +17,7 @@ public struct MeteredStorageDriver: StorageDriver {
     public var name: String { base.name }
 
     /// Runs `body`, recording its duration and outcome under `operation`.
-    private func measure<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+    func measure<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
         let started = ContinuousClock.now
         do {
             let result = try await body()
@@ -55,6 +55,20 @@ public struct MeteredStorageDriver: StorageDriver {
     /// time the consumer takes).
     public func read(_ path: String, range: Range<Int64>?, _ body: (ByteBuffer) async throws -> Void) async throws {
         try await measure("read") { try await base.read(path, range: range, body) }
+    }
+
+    /// Counts opening; each `read` of the reader is then metered as `read` is.
+    public func openForReading(_ path: String) async throws -> any StorageReader {
+        MeteredReader(base: try await measure("open_for_reading") { try await base.openForReading(path) }, driver: self)
+    }
+
+    struct MeteredReader: StorageReader {
+        let base: any StorageReader
+        let driver: MeteredStorageDriver
+
+        func read(range: Range<Int64>?, _ body: (ByteBuffer) async throws -> Void) async throws {
+            try await driver.measure("read") { try await base.read(range: range, body) }
+        }
     }
 
     /// Counts opening the writer; the writes themselves are not metered.

@@ -32,6 +32,16 @@ extension RegistryStorage {
         try await driver.read(StoragePath.blobData(digest).path, range: range, body)
     }
 
+    /// Opens a blob's content to stream it. `BLOB_UNKNOWN` when the content is gone (collected
+    /// since its link was checked): thrown before the caller has answered anything.
+    public func openBlob(_ digest: Digest) async throws -> any StorageReader {
+        do {
+            return try await driver.openForReading(StoragePath.blobData(digest).path)
+        } catch StorageDriverError.notFound {
+            throw RegistryError(.blobUnknown, "blob \(digest) is no longer stored", detail: ["digest": digest.description])
+        }
+    }
+
     /// The local file holding a blob's content, when the driver keeps blobs as local files.
     public func blobLocalFile(_ digest: Digest) -> String? {
         driver.localFile(StoragePath.blobData(digest).path)

@@ -62,6 +62,10 @@ public protocol StorageDriver: Sendable {
     func list(_ path: String) async throws -> [String]
     /// Streams `range` (or everything) of an object to `body`, in chunks of bounded size.
     func read(_ path: String, range: Range<Int64>?, _ body: (ByteBuffer) async throws -> Void) async throws
+    /// Opens an object to stream it later. Fails with `.notFound` now, while a caller can still
+    /// answer 404; once open, the object stays readable even if it is moved or deleted
+    /// meanwhile (a garbage collection running while a blob is pulled).
+    func openForReading(_ path: String) async throws -> any StorageReader
     /// Opens an object for writing; `append` continues after its current end.
     func writer(_ path: String, append: Bool) async throws -> any StorageWriter
     /// Makes `source` durable and moves it to `destination` atomically, replacing what is there.
@@ -74,6 +78,12 @@ public protocol StorageDriver: Sendable {
     /// Where the object lives on the local file system, for drivers that keep objects as plain
     /// files (blob GETs then send them with `sendfile(2)`); nil for every other driver.
     func localFile(_ path: String) -> String?
+}
+
+/// An object opened for reading; it is closed when the reader is released.
+public protocol StorageReader: Sendable {
+    /// Streams `range` (or everything) of the object to `body`, in chunks of bounded size.
+    func read(range: Range<Int64>?, _ body: (ByteBuffer) async throws -> Void) async throws
 }
 
 /// An open object being written. Used by one task at a time.

@@ -28,6 +28,27 @@ final class BlobTests: XCTestCase {
         }
     }
 
+    /// Content removed after its link was checked (a garbage collection racing the pull) is a
+    /// 404 before anything is sent, on the streamed and the zero-copy path, never a 200 whose
+    /// body stops short.
+    func testABlobWhoseContentGoesAfterItsLinkWasCheckedIsA404() async throws {
+        for framework in [TestingSetup.router, .live] {
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-gone-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            try await Registry.run(root: root, framework: framework) { client in
+                let data = content(5000)
+                let digest = try await client.pushBlob("gone", data)
+                // Served once, so its size is cached and the route no longer looks at the file.
+                let first = try await client.send(.get, "/v2/gone/blobs/\(digest)")
+                XCTAssertEqual(bodyBytes(first), data)
+                let hex = digest.dropFirst("sha256:".count)
+                try FileManager.default.removeItem(atPath: "\(root)/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data")
+                let r = try await client.send(.get, "/v2/gone/blobs/\(digest)")
+                _ = assertError(r, .notFound, "BLOB_UNKNOWN")
+            }
+        }
+    }
+
     func testEmptyBlob() async throws {
         try await Registry.run { client in
             let digest = try await client.pushBlob("empty", [])

@@ -98,6 +98,23 @@ final class FilesystemDriverTests: XCTestCase {
         XCTAssertEqual(part, Array(bytes[1_000_000..<2_100_000]))
     }
 
+    /// A reader opened before its file is deleted (a garbage collection) still reads it whole;
+    /// opening a missing file fails at once.
+    func testAnOpenedFileIsReadWholeAfterItIsDeleted() async throws {
+        let (driver, _) = try await makeDriver()
+        let bytes = (0..<(FilesystemDriver.readChunk + 500)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try await driver.putContent("/blob", ByteBuffer(bytes: bytes))
+        let reader = try await driver.openForReading("/blob")
+        try await driver.delete("/blob")
+        var read: [UInt8] = []
+        try await reader.read(range: nil) { read += $0.readableBytesView }
+        XCTAssertEqual(read, bytes)
+        do {
+            _ = try await driver.openForReading("/blob")
+            XCTFail("expected notFound")
+        } catch StorageDriverError.notFound {}
+    }
+
     func testWriterAppendsAndTruncates() async throws {
         let (driver, _) = try await makeDriver()
         let w1 = try await driver.writer("/up/data", append: true)
