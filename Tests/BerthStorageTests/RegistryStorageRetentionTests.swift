@@ -215,6 +215,7 @@ final class HookedDriver: StorageDriver {
     func move(from source: String, to destination: String) async throws { try await inner.move(from: source, to: destination) }
     func delete(_ path: String) async throws { try await inner.delete(path) }
     func removeEmptyDirectory(_ path: String) async throws { try await inner.removeEmptyDirectory(path) }
+    func openForReading(_ path: String) async throws -> any StorageReader { try await inner.openForReading(path) }
 }
 
 final class Counter: Sendable {
