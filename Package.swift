@@ -156,6 +156,8 @@ let package = Package(
             name: "BerthIntegrationTests",
             dependencies: [
                 "BerthServer",
+                // The GC soak test runs a last collection and reads storage itself.
+                "BerthCore", "BerthStorage", "BerthFilesystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Run the application in-process (a ServiceGroup, shut down gracefully) and read its bound port.
                 .product(name: "Hummingbird", package: "hummingbird"),
