@@ -32,6 +32,9 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var httpAddress = ListenAddress(host: "0.0.0.0", port: 5000)
     /// Key for signing upload state; generated and kept in storage when unset.
     public var httpSecret: String?
+    /// How long SIGTERM / SIGINT let in-flight requests finish (`http.draintimeout`) before they are cut off.
+    /// Docker's `stop` sends SIGKILL after 10 s and systemd after 90 s: stay below what the supervisor allows.
+    public var drainTimeout: Duration = .seconds(30)
     public var httpHeaders: [Header] = []
     public var rootDirectory = "./data"
     public var deleteEnabled = false
@@ -78,6 +81,7 @@ public struct BerthConfiguration: Sendable, Equatable {
         lines += ["log.formatter: \(logFormatter.rawValue)", "log.accesslog.disabled: \(accessLogDisabled)"]
         lines += [
             "http.addr: \(httpAddress)",
+            "http.draintimeout: \(GoDuration.format(drainTimeout))",
             "http.secret: \(httpSecret == nil ? "(not set: generated and kept in storage)" : "********")",
         ]
         for h in httpHeaders { lines.append("http.headers.\(h.name): \(h.value)") }

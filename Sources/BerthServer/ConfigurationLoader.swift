@@ -220,8 +220,9 @@ public struct ConfigurationLoader {
         if let v = string(tree, "http.prefix"), !v.isEmpty, v != "/" {
             problems.append("http.prefix \(v) is not supported yet; serve Berth at the root path")
         }
-        if let v = string(tree, "http.draintimeout"), GoDuration.parse(v) == nil {
-            problems.append("http.draintimeout \(v) is not a duration like 60s")
+        if let v = string(tree, "http.draintimeout") {
+            if let d = GoDuration.parse(v), d >= .zero { c.drainTimeout = d }
+            else { problems.append("http.draintimeout \(v) is not a duration like 60s") }
         }
         if let v = string(tree, "http.secret"), !v.isEmpty { c.httpSecret = v }
         if let headers = lookup(tree, "http.headers") {

@@ -91,7 +91,7 @@ struct Serve: AsyncParsableCommand {
         defer { sighup?.cancel() }
         do {
             let app = try await buildApplication(config, logger: logger)
-            try await app.runService()
+            try await serveUntilSignalled(app, drainTimeout: config.drainTimeout, logger: logger)
         } catch let error as ConfigurationError {
             logger.critical("\(error)")
             throw configurationErrorExit
