@@ -1,12 +1,97 @@
 import Foundation
 import XCTest
 
-/// What ships around the binary: the systemd unit, the sample configurations, shell completions
-/// and help.
+/// What ships around the binary: the container image (built by scripts/build-image, pushed into
+/// Berth and run from what comes back), the systemd unit, the sample configurations, shell
+/// completions and help.
 final class PackagingTests: IntegrationTestCase {
     /// The checkout this test file belongs to.
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The image layout to test: `BERTH_TEST_IMAGE` when set (scripts/test builds it once before the
+    /// tests), otherwise built here by scripts/build-image, a release build of several minutes.
+    func imageLayout() async throws -> URL {
+        if let path = ProcessInfo.processInfo.environment["BERTH_TEST_IMAGE"], !path.isEmpty {
+            return URL(fileURLWithPath: path, relativeTo: Self.packageRoot).standardizedFileURL
+        }
+        let output = try temporaryDirectory("image").appendingPathComponent("oci")
+        try await ProcessRunner.run(Self.packageRoot.appendingPathComponent("scripts/build-image").path,
+                                    ["--output", output.path], timeout: .seconds(30 * 60))
+        return output
+    }
+
+    /// Dogfooding: Berth's own image goes into Berth with skopeo and comes back out; the binary in the
+    /// pulled root filesystem, run with the libraries next to it, serves `GET /v2/`.
+    func testContainerImagePushPullAndRun() async throws {
+        let image = try await imageLayout()
+        let berth = try await startBerth(root: try temporaryDirectory("root"))
+        try await Skopeo.copy("oci:\(image.path):latest", "docker://\(berth.host)/berth/berth:latest")
+        let pulled = try temporaryDirectory("pulled").appendingPathComponent("layout")
+        try await Skopeo.copy("docker://\(berth.host)/berth/berth:latest", "oci:\(pulled.path):latest")
+
+        let top = try OCILayout.topDescriptor(pulled, tag: "latest")
+        let manifest = try Self.object(OCILayout.blob(pulled, top.digest))
+        let configDigest = try XCTUnwrap((manifest["config"] as? [String: Any])?["digest"] as? String)
+        let imageConfig = try Self.object(OCILayout.blob(pulled, configDigest))
+        XCTAssertEqual(imageConfig["architecture"] as? String, "amd64")
+        let config = try XCTUnwrap(imageConfig["config"] as? [String: Any])
+        XCTAssertEqual(config["User"] as? String, "10000:10000")
+        XCTAssertEqual(config["Entrypoint"] as? [String], ["/usr/local/bin/berth"])
+        XCTAssertEqual(config["Cmd"] as? [String], ["serve", "/etc/berth/config.yml"])
+        XCTAssertNotNil((config["ExposedPorts"] as? [String: Any])?["5000/tcp"])
+        XCTAssertNotNil((config["Volumes"] as? [String: Any])?["/var/lib/berth"])
+        let labels = try XCTUnwrap(config["Labels"] as? [String: String])
+        for key in ["title", "description", "version", "source", "licenses", "created", "revision"] {
+            XCTAssertNotNil(labels["org.opencontainers.image.\(key)"], "label org.opencontainers.image.\(key)")
+        }
+
+        let rootfs = try temporaryDirectory("rootfs")
+        var listing = ""
+        for layer in manifest["layers"] as? [[String: Any]] ?? [] {
+            let digest = try XCTUnwrap(layer["digest"] as? String)
+            let file = pulled.appendingPathComponent("blobs/sha256/\(digest.dropFirst(7))").path
+            try await ProcessRunner.run("/usr/bin/tar", ["-xzf", file, "-C", rootfs.path, "--no-same-owner"])
+            listing += try await ProcessRunner.run("/usr/bin/tar", ["-tvzf", file, "--numeric-owner"]).stdout
+        }
+        XCTAssertTrue(listing.split(separator: "\n").contains { $0.contains("10000/10000") && $0.hasSuffix("var/lib/berth/") },
+                      "/var/lib/berth is not owned by the berth user:\n\(listing)")
+        for path in ["etc/ssl/certs/ca-certificates.crt", "etc/passwd", "etc/group", "etc/berth/config.yml", "tmp"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: rootfs.appendingPathComponent(path).path), path)
+        }
+        let passwd = try String(contentsOf: rootfs.appendingPathComponent("etc/passwd"), encoding: .utf8)
+        XCTAssertTrue(passwd.contains("berth:x:10000:10000:"), passwd)
+
+        // The image's own loader and libraries, not the host's: a library missing from the image fails here.
+        let port = try freeLoopbackPort()
+        let store = try temporaryDirectory("store")
+        let configFile = store.appendingPathComponent("config.yml")
+        try "version: 0.1\nhttp:\n  addr: 127.0.0.1:\(port)\nstorage:\n  filesystem:\n    rootdirectory: \(store.path)/data\n"
+            .write(to: configFile, atomically: true, encoding: .utf8)
+        let loader = rootfs.appendingPathComponent("usr/lib64/ld-linux-x86-64.so.2").path
+        let libraries = rootfs.appendingPathComponent("usr/lib/x86_64-linux-gnu").path
+        let berthPath = rootfs.appendingPathComponent("usr/local/bin/berth").path
+        // The loader falls back to the host's directories for a library --library-path lacks: check
+        // that every library resolves inside the image.
+        let list = try await ProcessRunner.run(loader, ["--inhibit-cache", "--library-path", libraries, "--list", berthPath])
+        for line in list.stdout.split(separator: "\n") where line.contains("=>") {
+            XCTAssertTrue(line.contains(rootfs.path), "a library comes from the host, not the image: \(line)")
+        }
+        let server = try BackgroundProcess(loader, ["--inhibit-cache", "--library-path", libraries,
+                                                    berthPath, "serve", configFile.path],
+                                           logURL: store.appendingPathComponent("server.log"))
+        cleanups.append { await server.stop() }
+        let base = try XCTUnwrap(URL(string: "http://127.0.0.1:\(port)"))
+        do {
+            try await HTTP.waitUntilReady(base, what: "berth from the pulled image", while: { server.isRunning })
+        } catch {
+            XCTFail("\(error)\n\(server.log)")
+            return
+        }
+        let ping = try await HTTP.request("GET", base.appendingPathComponent("v2/"))
+        XCTAssertEqual(ping.status, 200)
+        await server.stop()
+    }
 
     /// The unit passes `systemd-analyze verify` (with ExecStart pointing at the built binary, since
     /// /usr/local/bin/berth is not installed here), and both sample configurations are valid.
@@ -25,7 +110,7 @@ final class PackagingTests: IntegrationTestCase {
         XCTAssertEqual(verify.status, 0, verify.stderr)
         XCTAssertEqual(verify.stderr.trimmingCharacters(in: .whitespacesAndNewlines), "", "systemd-analyze warns")
 
-        for sample in ["packaging/systemd/config.yml"] {
+        for sample in ["packaging/systemd/config.yml", "packaging/docker/config.yml"] {
             let path = Self.packageRoot.appendingPathComponent(sample).path
             let check = try await ProcessRunner.run(CommandLineTests.berth, ["config", "check", path], allowFailure: true)
             XCTAssertEqual(check.status, 0, "\(sample): \(check.stderr)")
