@@ -55,6 +55,10 @@ enum ErrorMapping {
             return RegistryError(.manifestTooLarge, "request body exceeds the \(RegistryStorage.maxManifestBytes)-byte limit for manifests")
         case let e as HTTPError:
             return RegistryError(e.status.code >= 500 ? .internalError : .unsupported, e.body ?? "\(e.status)")
+        case is CancellationError:
+            // The drain after SIGTERM (http.draintimeout) ran out: expected, and the client may retry elsewhere.
+            logger.warning("request cut off: the server is shutting down", metadata: ["request": "\(where_)"])
+            return RegistryError(.unavailable, "the registry is shutting down; retry the request")
         default:
             logger.error("request failed with an unexpected error", metadata: ["request": "\(where_)", "error": "\(String(reflecting: error))"])
             return RegistryError(.internalError, "internal error: \(error)")

@@ -93,6 +93,8 @@ final class GracefulDrainTests: IntegrationTestCase {
         XCTAssertGreaterThan(exited, 1.5, "berth exited after \(exited) s: the upload in flight got no drain time")
         let result = try await upload.value
         XCTAssertNotEqual(result.stdout, "202", "a 200 MiB upload at 20 MiB/s cannot have completed")
+        XCTAssertTrue(server.process.log.contains("request cut off: the server is shutting down"), server.process.log)
+        XCTAssertFalse(server.process.log.contains("unexpected error"), server.process.log)
 
         let restarted = try await startServer(root: root, port: port, drainTimeout: "2s", logs: work)
         let head = try await HTTP.request("HEAD", restarted.base.appendingPathComponent("v2/drain/cut/blobs/\(digest)"))
