@@ -7,11 +7,21 @@ import ServiceLifecycle
 /// running after that is cancelled. A cancelled upload never becomes a blob (the digest is checked before
 /// the blob is moved into place), so a drain cut short leaves at most a resumable upload session.
 public func serveUntilSignalled(_ app: some ApplicationProtocol, drainTimeout: Duration, logger: Logger) async throws {
-    var configuration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
-                                                  logger: logger)
+    // Services shut down last to first: the notice speaks before the application starts draining.
+    var configuration = ServiceGroupConfiguration(services: [app, DrainNotice(drainTimeout: drainTimeout, logger: logger)],
+                                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
     // The group cancels every service once the drain time is over; Hummingbird then closes the connections.
     configuration.maximumGracefulShutdownDuration = drainTimeout
-    let group = ServiceGroup(configuration: configuration)
-    logger.debug("graceful shutdown on SIGTERM/SIGINT", metadata: ["http.draintimeout": "\(GoDuration.format(drainTimeout))"])
-    try await group.run()
+    try await ServiceGroup(configuration: configuration).run()
+}
+
+/// Tells the operator a shutdown began and how long it may take, so that a slow stop is not a surprise.
+struct DrainNotice: Service {
+    let drainTimeout: Duration
+    let logger: Logger
+
+    func run() async throws {
+        do { try await gracefulShutdown() } catch { return }  // cancelled: nothing to announce
+        logger.info("shutting down: requests in flight have \(GoDuration.format(drainTimeout)) to finish (http.draintimeout)")
+    }
 }

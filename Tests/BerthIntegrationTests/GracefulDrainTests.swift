@@ -93,6 +93,7 @@ final class GracefulDrainTests: IntegrationTestCase {
         XCTAssertGreaterThan(exited, 1.5, "berth exited after \(exited) s: the upload in flight got no drain time")
         let result = try await upload.value
         XCTAssertNotEqual(result.stdout, "202", "a 200 MiB upload at 20 MiB/s cannot have completed")
+        XCTAssertTrue(server.process.log.contains("shutting down: requests in flight have 2s to finish"), server.process.log)
         XCTAssertTrue(server.process.log.contains("request cut off: the server is shutting down"), server.process.log)
         XCTAssertFalse(server.process.log.contains("unexpected error"), server.process.log)
 
