@@ -149,6 +149,8 @@ final class SoakLedger: Sendable {
         /// Digests each tag was acknowledged for.
         var acknowledged: [TagKey: Set<String>] = [:]
         var collections = Collections()
+        /// The slowest request other than a collection, and how long it took.
+        var slowest: (request: String, duration: Duration) = ("", .zero)
     }
 
     let state = Mutex(State())
@@ -188,6 +190,11 @@ final class SoakLedger: Sendable {
             $0.collections.restored += report.restored
             $0.collections.longestSeconds = max($0.collections.longestSeconds, report.durationSeconds)
         }
+    }
+
+    func answered(_ request: String, after duration: Duration) {
+        guard !request.hasPrefix("POST /admin/") else { return }
+        state.withLock { if duration > $0.slowest.duration { $0.slowest = (request, duration) } }
     }
 
     func collectorBusy() { state.withLock { $0.collections.busy += 1 } }
@@ -274,13 +281,17 @@ struct SoakRegistryClient: Sendable {
     let ledger: SoakLedger
 
     /// Sends a request; a transport error is recorded as unexpected and answers nil.
-    func send(_ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil) async -> HTTP.Response? {
+    func send(_ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil,
+              timeout: TimeInterval = 60) async -> HTTP.Response? {
         guard let url = URL(string: base.absoluteString + path) else {
             ledger.unexpected("\(method) \(path): not a valid URL")
             return nil
         }
         do {
-            return try await HTTP.request(method, url, headers: headers, body: body)
+            let started = ContinuousClock.now
+            let response = try await HTTP.request(method, url, headers: headers, body: body, timeout: timeout)
+            ledger.answered(method + " " + (path.split(separator: "?").first.map(String.init) ?? path), after: .now - started)
+            return response
         } catch {
             ledger.unexpected("\(method) \(path): \(error)")
             return nil

@@ -45,8 +45,8 @@ struct SoakWorker {
     /// A tag to push to: mostly a hot one, now and then a new release.
     private mutating func tagToPush() -> String {
         switch Int.random(in: 0..<20) {
-        case 0..<13: return hotTags.randomElement()!
-        case 13..<17: return versionTags.randomElement()!
+        case 0..<11: return hotTags.randomElement()!
+        case 11..<15: return versionTags.randomElement()!
         default:
             releases += 1
             return "r\(id).\(releases)"

@@ -21,6 +21,7 @@ final class GarbageCollectionSoakTests: IntegrationTestCase {
     static let versionTags = (0..<12).map { "1.\($0)" }
     static let clients = 6
     static let minimumCollections = 5
+    static let pinWindow = Duration.seconds(5)
 
     static var trafficDuration: Duration {
         let seconds = ProcessInfo.processInfo.environment["BERTH_SOAK_SECONDS"].flatMap(Double.init) ?? 40
@@ -35,9 +36,9 @@ final class GarbageCollectionSoakTests: IntegrationTestCase {
             // the pins protect pushes in flight, the strongest test of the protocol.
             config.garbageCollection.options.gracePeriod = .zero
             // Pins count this long before a run (one minute by default). It need only exceed the
-            // longest single request; with a minute, nothing pushed during a short soak would
-            // ever become collectable and the collector would have nothing to race.
-            config.garbageCollection.options.pinWindow = .seconds(5)
+            // longest single request (asserted below); with a minute, nothing pushed during a
+            // short soak would ever become collectable and the collector would have nothing to race.
+            config.garbageCollection.options.pinWindow = Self.pinWindow
             config.garbageCollection.options.deleteUntagged = true
         }
         let ledger = SoakLedger()
@@ -55,6 +56,11 @@ final class GarbageCollectionSoakTests: IntegrationTestCase {
                 }
             }
             group.addTask { await Self.collectBackToBack(client, until: deadline) }
+        }
+        // A collection the collector stopped waiting for may still run: wait for its lock to go.
+        let lock = root.appendingPathComponent("berth/gc/lock").path
+        while FileManager.default.fileExists(atPath: lock), ContinuousClock.now < deadline + .seconds(600) {
+            try await Task.sleep(for: .milliseconds(100))
         }
         let trafficEnded = ContinuousClock.now
 
@@ -78,9 +84,8 @@ final class GarbageCollectionSoakTests: IntegrationTestCase {
                 unlisted.append("referrer \(digest) of \(subject) in \(repository) is missing from the referrers API")
             }
         }
-        let gc = root.appendingPathComponent("berth/gc")
-        let quarantined = (try? FileManager.default.contentsOfDirectory(atPath: gc.appendingPathComponent("quarantine").path)) ?? []
-        let lockLeft = FileManager.default.fileExists(atPath: gc.appendingPathComponent("lock").path)
+        let quarantined = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("berth/gc/quarantine").path)) ?? []
+        let lockLeft = FileManager.default.fileExists(atPath: lock)
 
         let s = ledger.snapshot
         let pulls = ledger.judgePullFailures()
@@ -94,7 +99,7 @@ final class GarbageCollectionSoakTests: IntegrationTestCase {
             \(c.bytesReclaimed) bytes reclaimed, \(c.restored) restored; \
             pulls finding content missing: raced by a delete or re-tag \(pulls.raced), \
             of a push acknowledged while a collection ran \(pulls.setAside); \
-            unexpected answers \(s.unexpectedCount); \
+            unexpected answers \(s.unexpectedCount); slowest request \(Self.seconds(s.slowest.duration)) s (\(s.slowest.request)); \
             end check: \(check.images) tags, \(check.referrers) referrers, \(check.blobs) blobs (\(check.bytes) bytes), \
             \(check.settled) tags matching their last operation; \
             broken images \(pulls.broken.count + check.broken.count); \
@@ -116,6 +121,8 @@ final class GarbageCollectionSoakTests: IntegrationTestCase {
         XCTAssertEqual(quarantined, [], "blobs left in /berth/gc/quarantine")
         XCTAssertFalse(lockLeft, "/berth/gc/lock left behind")
         XCTAssertGreaterThanOrEqual(c.runs, Self.minimumCollections, "collections run during the traffic")
+        XCTAssertLessThan(s.slowest.duration, Self.pinWindow,
+                          "a request took longer than the pin window, which the collector relies on: raise it for this machine")
         XCTAssertGreaterThan(check.images, 0, "no tag survived the traffic: the end check verified nothing")
     }
 
@@ -125,7 +132,9 @@ final class GarbageCollectionSoakTests: IntegrationTestCase {
         decoder.dateDecodingStrategy = .iso8601
         while ContinuousClock.now < deadline {
             let start = ContinuousClock.now
-            guard let r = await client.send("POST", "/admin/api/gc?deleteUntagged=true") else {
+            // A run may take long under this load; the default timeout would leave it running
+            // unseen, and the pull judgement needs to know when every run ended.
+            guard let r = await client.send("POST", "/admin/api/gc?deleteUntagged=true", timeout: 600) else {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }

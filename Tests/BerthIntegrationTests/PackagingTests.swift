@@ -69,7 +69,12 @@ final class PackagingTests: IntegrationTestCase {
         try "version: 0.1\nhttp:\n  addr: 127.0.0.1:\(port)\nstorage:\n  filesystem:\n    rootdirectory: \(store.path)/data\n"
             .write(to: configFile, atomically: true, encoding: .utf8)
         let loader = rootfs.appendingPathComponent("usr/lib64/ld-linux-x86-64.so.2").path
-        let libraries = rootfs.appendingPathComponent("usr/lib/x86_64-linux-gnu").path
+        // The system libraries, and the Swift runtime's when the image holds a binary built without
+        // the static standard library (the test suite's quick image; the release image has none).
+        let libraries = ["usr/lib/x86_64-linux-gnu", "opt/swift/usr/lib/swift/linux"]
+            .map { rootfs.appendingPathComponent($0).path }
+            .filter { FileManager.default.fileExists(atPath: $0) }
+            .joined(separator: ":")
         let berthPath = rootfs.appendingPathComponent("usr/local/bin/berth").path
         // The loader falls back to the host's directories for a library --library-path lacks: check
         // that every library resolves inside the image.
