@@ -101,4 +101,40 @@ final class GarbageCollectCommandTests: IntegrationTestCase {
         XCTAssertEqual(again.stdout.split(separator: "\n").count, 1, again.stdout)
         XCTAssertEqual(counts(again.stdout), [0, 0, 0], again.stdout)
     }
+
+    /// `berth du` as an operator runs it: two repositories sharing layers, a table and JSON whose
+    /// figures are the bytes each repository's manifests reference, shared ones counted in both.
+    func testDiskUsageReportsLogicalSharedAndReclaimableBytes() async throws {
+        let shared = Tar.archive(name: "shared/data.bin", contents: randomBytes(50_000))
+        let one = TestImage(layerTars: [shared, Tar.archive(name: "one/data.bin", contents: randomBytes(20_000))])
+        let two = TestImage(layerTars: [shared])
+        let source = try temporaryDirectory("du-src")
+        try OCILayout.write(source.appendingPathComponent("one"), tag: "v", image: one)
+        try OCILayout.write(source.appendingPathComponent("two"), tag: "v", image: two)
+        let root = try temporaryDirectory("du-root")
+        let berth = try await startBerth(root: root)
+        try await Skopeo.copy("oci:\(source.appendingPathComponent("one").path):v", "docker://\(berth.host)/du/one:v1")
+        try await Skopeo.copy("oci:\(source.appendingPathComponent("two").path):v", "docker://\(berth.host)/du/two:v1")
+
+        let json = try await ProcessRunner.run(CommandLineTests.berth, ["du", "--json", "--root", root.path], timeout: .seconds(60))
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let repositories = try XCTUnwrap(report["repositories"] as? [[String: Any]])
+        func bytes(_ image: TestImage) -> Int { image.manifest.bytes.count + image.blobs.reduce(0) { $0 + $1.bytes.count } }
+        let byName = Dictionary(uniqueKeysWithValues: repositories.map { ($0["name"] as? String ?? "", $0) })
+        XCTAssertEqual(byName["du/one"]?["logicalBytes"] as? Int, bytes(one), json.stdout)
+        XCTAssertEqual(byName["du/two"]?["logicalBytes"] as? Int, bytes(two), json.stdout)
+        let sharedLayer = one.layers[0].bytes.count  // the layer blob as stored (compressed)
+        XCTAssertEqual(one.layers[0].digest, two.layers[0].digest)
+        XCTAssertEqual(byName["du/one"]?["sharedBytes"] as? Int, sharedLayer, "the shared layer counts as shared in both")
+        XCTAssertEqual(byName["du/two"]?["sharedBytes"] as? Int, sharedLayer)
+        XCTAssertEqual(byName["du/one"]?["exclusiveBytes"] as? Int, bytes(one) - sharedLayer)
+        XCTAssertEqual(report["reclaimableBytes"] as? Int, 0, "nothing is unreferenced yet")
+
+        let table = try await ProcessRunner.run(CommandLineTests.berth, ["du", "du/one", "--root", root.path], timeout: .seconds(60))
+        XCTAssertTrue(table.stdout.contains("REPOSITORY") && table.stdout.contains("du/one") && !table.stdout.contains("du/two"), table.stdout)
+        let unknown = try await ProcessRunner.run(CommandLineTests.berth, ["du", "du/none", "--root", root.path],
+                                                  timeout: .seconds(60), allowFailure: true)
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertTrue(unknown.stderr.contains("holds no manifests"), unknown.stderr)
+    }
 }

@@ -66,39 +66,30 @@ extension RegistryStorage {
     public func storageUsage(only: RepositoryName? = nil, gracePeriod: Duration = .seconds(600)) async throws -> StorageUsage {
         var repositories: [(RepositoryName, [String])] = []
         try await walkRepositories { name, children in repositories.append((name, children)) }
+        // What each repository references comes from the same computation the quotas use, so
+        // `berth du` and a quota refusal always agree.
         var cache: [Digest: ManifestReferences] = [:]
-        var perRepository: [(snapshot: RepositorySnapshot, digests: Set<Digest>)] = []
+        var perRepository: [(snapshot: RepositorySnapshot, sizes: [Digest: Int64])] = []
         var users: [Digest: Int] = [:]
         for (name, children) in repositories where children.contains("_manifests") {
             let snapshot = try await snapshotRepository(name, children: children, cache: &cache)
             guard !snapshot.manifests.isEmpty else { continue }
-            var digests = Set<Digest>()
-            for m in snapshot.manifests.values {
-                digests.insert(m.digest)
-                digests.formUnion(m.blobs)
-            }
-            for d in digests { users[d, default: 0] += 1 }
-            perRepository.append((snapshot, digests))
+            let sizes = try await referenced(name).sizes
+            for d in sizes.keys { users[d, default: 0] += 1 }
+            perRepository.append((snapshot, sizes))
         }
-        var sizes: [Digest: Int64] = [:]
         var blobs = 0
         var stored: Int64 = 0
         for prefix in try await blobPrefixDirectories() {
             for blob in try await blobsIn(prefix) {
-                sizes[blob.digest] = blob.size
                 blobs += 1
                 stored += blob.size
             }
         }
         var listed: [StorageUsage.Repository] = []
-        for (snapshot, digests) in perRepository where only == nil || snapshot.name == only {
-            var logical: Int64 = 0
-            var shared: Int64 = 0
-            for d in digests {
-                let size = sizes[d] ?? 0
-                logical += size
-                if (users[d] ?? 0) > 1 { shared += size }
-            }
+        for (snapshot, sizes) in perRepository where only == nil || snapshot.name == only {
+            let logical = sizes.values.reduce(0, +)
+            let shared = sizes.reduce(Int64(0)) { sum, entry in (users[entry.key] ?? 0) > 1 ? sum + entry.value : sum }
             listed.append(.init(name: snapshot.name.value, manifests: snapshot.manifests.count, tags: snapshot.tags.count,
                                 logicalBytes: logical, sharedBytes: shared))
         }

@@ -7,7 +7,8 @@ import Synchronization
 final class ReferencedBytesCache: Sendable {
     struct Entry {
         var token: String
-        var digests: Set<Digest>
+        /// Every digest referenced, with its size.
+        var sizes: [Digest: Int64]
         var bytes: Int64
     }
 
@@ -57,7 +58,7 @@ extension RegistryStorage {
         var growth: Int64 = 0
         for (digest, size) in adding {
             if let digest {
-                guard !own.digests.contains(digest), seen.insert(digest).inserted else { continue }
+                guard own.sizes[digest] == nil, seen.insert(digest).inserted else { continue }
             }
             growth += size
         }
@@ -93,7 +94,7 @@ extension RegistryStorage {
     func referenced(_ repository: RepositoryName) async throws -> ReferencedBytesCache.Entry {
         let revisions = StoragePath.manifestRevisions(repository).path
         guard let top = try await driver.statIfExists(revisions) else {
-            return .init(token: "", digests: [], bytes: 0)
+            return .init(token: "", sizes: [:], bytes: 0)
         }
         var token = top.changeToken
         for algorithm in try await driver.list(revisions).sorted() {
@@ -101,14 +102,14 @@ extension RegistryStorage {
         }
         if top.changeToken.isEmpty { token = "" }
         if !token.isEmpty, let cached = referencedBytes.entry(repository, token: token) { return cached }
-        var digests = Set<Digest>()
+        var sizes: [Digest: Int64] = [:]
         var bytes: Int64 = 0
         for manifest in try await manifestDigests(in: repository) {
-            for (digest, size) in try await references(of: manifest) where digests.insert(digest).inserted {
+            for (digest, size) in try await references(of: manifest) where sizes.updateValue(size, forKey: digest) == nil {
                 bytes += size
             }
         }
-        let entry = ReferencedBytesCache.Entry(token: token, digests: digests, bytes: bytes)
+        let entry = ReferencedBytesCache.Entry(token: token, sizes: sizes, bytes: bytes)
         referencedBytes.set(repository, entry)
         return entry
     }
