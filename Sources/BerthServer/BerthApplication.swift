@@ -21,7 +21,9 @@ public func buildApplication(
     let observability = MetricsAndHealth(config)  // http.debug and health.storagedriver (DebugServer.swift)
     let storage = try await openStorage(config, metrics: observability.metrics)
     // --- TLS (http.tls): HTTPS with HTTP/2 by ALPN and no sendfile (TLSChannel.swift); plain HTTP otherwise.
-    let server = try serverBuilder(tls: config.tls)
+    let connections = ConnectionStats(maxConnections: config.connections.resolvedMaxConnections(fileLimit: raiseOpenFileLimit()))
+    observability.metrics?.observeConnections(connections)
+    let server = try serverBuilder(tls: config.tls, limits: config.connections, stats: connections)
     // --- end TLS
     let root = absolutePath(config.rootDirectory)
 
@@ -72,6 +74,8 @@ public func buildApplication(
         configuration: .init(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
             serverName: nil,
+            // Room for bursts of new connections (the kernel caps it at net.core.somaxconn).
+            backlog: 4096,
             reuseAddress: true),
         services: [purger, catalogBuilder, collector, retention] + statistics + observability.services(storage: storage, logger: logger)
             + notificationServices(events),  // notifications: one deliverer per endpoint

@@ -35,6 +35,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     /// How long SIGTERM / SIGINT let in-flight requests finish (`http.draintimeout`) before they are cut off.
     /// Docker's `stop` sends SIGKILL after 10 s and systemd after 90 s: stay below what the supervisor allows.
     public var drainTimeout: Duration = .seconds(30)
+    /// `http.timeouts` and `http.maxconnections` (ConfigurationLoader+Connections.swift, ConnectionGuard.swift).
+    public var connections = ConnectionLimits()
     public var httpHeaders: [Header] = []
     public var rootDirectory = "./data"
     public var deleteEnabled = false
@@ -82,6 +84,7 @@ public struct BerthConfiguration: Sendable, Equatable {
         lines += [
             "http.addr: \(httpAddress)",
             "http.draintimeout: \(GoDuration.format(drainTimeout))",
+        ] + connections.describe() + [
             "http.secret: \(httpSecret == nil ? "(not set: generated and kept in storage)" : "********")",
         ]
         for h in httpHeaders { lines.append("http.headers.\(h.name): \(h.value)") }

@@ -32,6 +32,9 @@ import Synchronization
 ///   `berth_webhook_queue_length{endpoint}`
 /// - `berth_retention_runs_total{outcome}` (`success`, or `error` when a repository or the run failed),
 ///   `berth_retention_tags_deleted_total`, `berth_retention_manifests_deleted_total` (dry runs delete nothing)
+/// - `berth_http_connections`, `berth_http_connections_limit` (`http.maxconnections`),
+///   `berth_http_connections_refused_total`, `berth_http_connections_cut_off_total{reason}` (`header`, `body`,
+///   `write`, `idle`: which of `http.timeouts` ended the connection)
 /// - `berth_build_info{version}` (always 1)
 public final class BerthMetrics: RequestObserver, Sendable {
     /// Where everything is kept; `/metrics` renders it.
@@ -42,8 +45,8 @@ public final class BerthMetrics: RequestObserver, Sendable {
     private let authFailures: CoreMetrics.Counter
     private let uploadsGauge: CoreMetrics.Gauge
     private let uploads = Mutex(0)
-    /// Cache totals already added to the counters.
-    private let cachesCounted = Mutex([String: Int]())
+    /// Totals kept elsewhere (cache hits, connection cut-offs) already added to the counters.
+    private let totalsCounted = Mutex([String: Int]())
     /// Run before each scrape, to bring gauges read from elsewhere up to date.
     private let renderHooks = Mutex<[@Sendable () -> Void]>([])
 
@@ -159,15 +162,36 @@ public final class BerthMetrics: RequestObserver, Sendable {
         }
         for (cache, hits, misses) in caches {
             for (result, total) in [("hit", hits), ("miss", misses)] {
-                let key = cache.rawValue + "/" + result
-                let added = cachesCounted.withLock { counted in
-                    let delta = total - counted[key, default: 0]
-                    counted[key] = total
-                    return delta
-                }
+                let added = catchUp("cache/\(cache.rawValue)/\(result)", to: total)
                 let counter = CoreMetrics.Counter(label: "berth_cache_requests_total",
                                                   dimensions: [("cache", cache.rawValue), ("result", result)], factory: factory)
                 if added > 0 { counter.increment(by: added) } else { counter.increment(by: 0) }
+            }
+        }
+    }
+
+    /// How much of a total kept elsewhere (under `key`) has not yet been added to its counter.
+    private func catchUp(_ key: String, to total: Int) -> Int {
+        totalsCounted.withLock { counted in
+            let delta = total - counted[key, default: 0]
+            counted[key] = total
+            return delta
+        }
+    }
+
+    /// Reports `stats` at every scrape: `berth_http_connections` (open), `berth_http_connections_refused_total`
+    /// (over `http.maxconnections`), `berth_http_connections_cut_off_total{reason}` (`http.timeouts`).
+    func observeConnections(_ stats: ConnectionStats) {
+        beforeRender { [self] in
+            CoreMetrics.Gauge(label: "berth_http_connections", factory: factory).record(stats.open)
+            CoreMetrics.Gauge(label: "berth_http_connections_limit", factory: factory).record(stats.maxConnections)
+            CoreMetrics.Counter(label: "berth_http_connections_refused_total", factory: factory)
+                .increment(by: max(0, catchUp("connections/refused", to: stats.refused)))
+            let cutoffs = stats.cutoffs
+            for reason in ConnectionStats.Cutoff.allCases {
+                CoreMetrics.Counter(label: "berth_http_connections_cut_off_total", dimensions: [("reason", reason.rawValue)],
+                                    factory: factory)
+                    .increment(by: max(0, catchUp("connections/\(reason.rawValue)", to: cutoffs[reason, default: 0])))
             }
         }
     }

@@ -90,6 +90,8 @@ public struct ConfigurationLoader {
         "http.host": .ignored("Berth returns relative Location URLs, so http.host is not needed"),
         "http.relativeurls": .ignored("Berth always returns relative Location URLs"),
         "http.prefix": .value, "http.draintimeout": .value,
+        "http.timeouts": .section, "http.timeouts.header": .value, "http.timeouts.body": .value,
+        "http.timeouts.write": .value, "http.timeouts.idle": .value, "http.maxconnections": .value,
         "http.http2": .ignored("HTTP/2 is offered by ALPN whenever TLS is on; http.http2 settings have no effect"),
         "http.tls": .section, "http.tls.certificate": .value, "http.tls.key": .value, "http.tls.clientcas": .value,
         "http.tls.minimumtls": .value,
@@ -262,6 +264,7 @@ public struct ConfigurationLoader {
         buildDebug(tree, &c)
         buildNotifications(tree, &c)
         buildGarbageCollection(tree, &c)
+        buildConnectionLimits(tree, &c)
         buildRetention(tree, &c)
         buildPolicies(tree, &c)
         if let v = bool(tree, "storage.maintenance.uploadpurging.enabled") { c.uploadPurging.enabled = v }

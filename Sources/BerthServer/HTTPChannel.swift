@@ -21,11 +21,26 @@ struct BerthHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let zeroCopy: Bool
-    let idleTimeout: TimeAmount?
+    /// `http.timeouts` (ConnectionGuard.swift).
+    let deadlines: ConnectionDeadlines
+    /// Open connections and cut-offs; `admits`: this channel counts against `http.maxconnections`
+    /// (false under TLS, where the TLS channel counted the connection already).
+    let stats: ConnectionStats?
+    let admits: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            if admits, let stats, !stats.admit(channel) {
+                logger.warning("refusing a connection: \(stats.maxConnections) are open (http.maxconnections)", metadata: [
+                    "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")",
+                ])
+                try pipeline.addHandler(RefusedConnectionHandler(limit: stats.maxConnections))
+                // Nothing reaches the application: the handler above answers 503 and closes.
+                return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
+            }
+            let clock = ConnectionClock(deadlines)
+            try pipeline.addHandler(ConnectionActivityHandler(clock: clock))
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: false,  // NIOAsyncChannel handles one request at a time
                 withErrorHandling: false,  // Hummingbird answers errors
@@ -33,9 +48,10 @@ struct BerthHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: HeaderLimits.decoderConfiguration)
             try pipeline.addHandler(RequestHeadErrorHandler())
+            try pipeline.addHandler(ConnectionDeadlineHandler(clock: clock, stats: stats, logger: logger))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandler(ConnectionTuningHandler(zeroCopy: zeroCopy))
-            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout.map { .init($0) }, logger: logger))
+            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel,
                 configuration: .init(
@@ -51,7 +67,10 @@ struct BerthHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
 extension HTTPServerBuilder {
     /// Berth's HTTP/1 server (see `BerthHTTP1Channel`).
-    static func berthHTTP1(zeroCopy: Bool = true, idleTimeout: TimeAmount? = nil) -> HTTPServerBuilder {
-        .init { responder in BerthHTTP1Channel(responder: responder, zeroCopy: zeroCopy, idleTimeout: idleTimeout) }
+    static func berthHTTP1(limits: ConnectionLimits, stats: ConnectionStats?) -> HTTPServerBuilder {
+        .init { responder in
+            BerthHTTP1Channel(responder: responder, zeroCopy: true, deadlines: ConnectionDeadlines(limits),
+                              stats: stats, admits: true)
+        }
     }
 }

@@ -8,51 +8,6 @@ import Glibc
 /// What real clients depend on at the connection level: curl's `Expect: 100-continue` is answered
 /// at once, and HTTP/1.0 keep-alive clients (ApacheBench, some proxies) keep their connection.
 final class ConnectionBehaviourTests: IntegrationTestCase {
-    /// A blocking loopback socket with a receive timeout, for speaking raw HTTP.
-    final class RawConnection {
-        let fd: Int32
-
-        init(port: Int) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw TestFailure("connect: errno \(errno)") }
-        }
-
-        deinit { close(fd) }
-
-        func send(_ text: String) {
-            let bytes = Array(text.utf8)
-            _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
-        }
-
-        /// Reads until `marker` has arrived (or the peer closes / the timeout passes).
-        func receive(until marker: String) -> String {
-            var received = [UInt8]()
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while !String(decoding: received, as: UTF8.self).contains(marker) {
-                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n <= 0 { break }
-                received += buffer[0..<n]
-            }
-            return String(decoding: received, as: UTF8.self)
-        }
-
-        /// True when the peer has closed the connection.
-        func isClosed() -> Bool {
-            var byte: UInt8 = 0
-            return recv(fd, &byte, 1, 0) == 0
-        }
-    }
-
     func testExpectContinueIsAnsweredBeforeTheBodyIsSent() async throws {
         let registry = try await startBerth(root: try temporaryDirectory("expect"))
         let body = String(repeating: "x", count: 1000)
