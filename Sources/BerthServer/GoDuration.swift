@@ -29,7 +29,12 @@ public enum GoDuration {
     }
 
     public static func format(_ d: Duration) -> String {
-        let seconds = d.components.seconds
+        let (seconds, attoseconds) = d.components
+        if attoseconds != 0 {
+            // Below a second, or a fraction: whole milliseconds (what Berth's settings need).
+            let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+            return "\(milliseconds)ms"
+        }
         if seconds > 0, seconds % 3600 == 0 { return "\(seconds / 3600)h" }
         if seconds > 0, seconds % 60 == 0 { return "\(seconds / 60)m" }
         return "\(seconds)s"

@@ -29,6 +29,28 @@ final class TLSTests: IntegrationTestCase {
         XCTAssertEqual(again.outcome, "200 2")
     }
 
+    /// A TLS handshake that never finishes (nothing sent, or half a ClientHello) is cut off after
+    /// `http.timeouts.header`; real clients are served meanwhile.
+    func testStalledHandshakesAreCutOff() async throws {
+        let pki = try await TestPKI.make(in: try temporaryDirectory("pki"))
+        let berth = try await HTTPSBerth.start(root: try temporaryDirectory("root").path, tls: pki.settings(pki.serverA)) {
+            $0.connections.header = .seconds(1)
+        }
+        addTeardownBlock { await berth.stop() }
+        let silent = try RawConnection(port: berth.port, timeout: 1)
+        let half = try RawConnection(port: berth.port, timeout: 1)
+        half.send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])  // a ClientHello record header, then nothing
+        let served = try await curl(["--cacert", pki.ca, "--http1.1", "https://127.0.0.1:\(berth.port)/v2/"])
+        XCTAssertEqual(served.outcome, "200 1.1", served.stderr)
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(6), !(silent.hasEnded() && half.hasEnded()) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertTrue(silent.hasEnded(), "a connection that never started its handshake is still open")
+        XCTAssertTrue(half.hasEnded(), "a half-sent handshake is still open")
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(4))
+    }
+
     func testMinimumTLS13RefusesTLS12() async throws {
         let pki = try await TestPKI.make(in: try temporaryDirectory("pki"))
         var settings = pki.settings(pki.serverA)
