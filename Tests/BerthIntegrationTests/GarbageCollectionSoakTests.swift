@@ -176,7 +176,7 @@ final class GarbageCollectionSoakTests: IntegrationTestCase {
     /// Lists every repository's tags and pulls each completely, with the referrers of each;
     /// checks each tag points at something a client was told it pushed there, and that tags whose
     /// last operation is unambiguous show its effect.
-    static func checkEveryTag(_ client: SoakRegistryClient) async -> EndCheck {
+    static func checkEveryTag(_ client: SoakRegistryClient, repositories: [String] = repositories) async -> EndCheck {
         var check = EndCheck()
         let ledger = client.ledger
         let acknowledged = ledger.snapshot.acknowledged

@@ -245,6 +245,8 @@ enum HTTP {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 30
         configuration.urlCache = nil
+        // Load tests run dozens of clients at once: one connection each, as separate clients would have.
+        configuration.httpMaximumConnectionsPerHost = 64
         return URLSession(configuration: configuration)
     }()
 
