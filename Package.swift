@@ -89,6 +89,7 @@ let package = Package(
                 "BerthFilesystem",
                 "BerthAPI",
                 "BerthAuth",
+                "CBerthSystem",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

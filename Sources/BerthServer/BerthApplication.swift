@@ -77,7 +77,7 @@ public func buildApplication(
             // Room for bursts of new connections (the kernel caps it at net.core.somaxconn).
             backlog: 4096,
             reuseAddress: true),
-        services: [purger, catalogBuilder, collector, retention] + statistics + observability.services(storage: storage, logger: logger)
+        services: [purger, catalogBuilder, collector, retention, MemoryTrimmer()] + statistics + observability.services(storage: storage, logger: logger)
             + notificationServices(events),  // notifications: one deliverer per endpoint
         onServerRunning: onServerRunning,
         logger: logger)

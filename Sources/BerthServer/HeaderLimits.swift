@@ -21,31 +21,49 @@ enum HeaderLimits {
 /// Answers a request whose head breaks the limits (or cannot be parsed) with the spec's JSON
 /// error, 431 or 400, then closes the connection; without it the client would just see the
 /// connection drop. Sits right above the HTTP/1 codec.
+///
+/// When the bytes that fail to parse follow a request still being answered (a body longer than
+/// its `Content-Length`), that request's answer goes out first and the connection then closes,
+/// so no client reads an error meant for bytes it did not intend as a request.
 final class RequestHeadErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// Whether a response is under way (then an error can only close the connection).
-    private var responding = false
+    /// Requests whose head has been read and whose response has not ended.
+    private var unanswered = 0
+    /// A parse error came while a request was unanswered: close once it is.
+    private var closeWhenAnswered = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) { unanswered += 1 }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
-        case .head: responding = true
-        case .end: responding = false
-        case .body: break
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
         }
-        context.write(data, promise: promise)
+        unanswered = max(0, unanswered - 1)
+        guard closeWhenAnswered, unanswered == 0 else {
+            context.write(data, promise: promise)
+            return
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.cascade(to: promise)
+        context.writeAndFlush(data, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError, !responding else {
+        guard let parserError = error as? HTTPParserError else {
             context.fireErrorCaught(error)
+            return
+        }
+        guard unanswered == 0 else {
+            closeWhenAnswered = true
             return
         }
         let (status, error): (HTTPResponseStatus, RegistryError) = parserError == .headerOverflow

@@ -25,6 +25,14 @@ int berth_tune_malloc(int arenas, int mmap_threshold) {
 #endif
 }
 
+int berth_release_free_memory(void) {
+#ifdef __GLIBC__
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -14,6 +14,10 @@ int berth_start_writeback(int fd, int64_t offset, int64_t length);
 /// allocations are mapped instead of letting it slide; returns 1 on success.
 int berth_tune_malloc(int arenas, int mmap_threshold);
 
+/// Hands the malloc heap's free pages back to the system (malloc_trim): after a burst of traffic
+/// glibc otherwise keeps them, and the resident size never comes down. Returns 1 if memory was released.
+int berth_release_free_memory(void);
+
 /// A pool of mapped 512 KiB blocks for the buffers that stream blobs out. Blocks are reused
 /// (no page faults per buffer) and never come from the malloc heap, which otherwise grows with
 /// every freed transfer buffer under parallel pulls; at most 16 MiB of free blocks are kept.
