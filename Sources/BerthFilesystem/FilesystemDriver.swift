@@ -134,10 +134,10 @@ public struct FilesystemDriver: StorageDriver {
                     return true
                 }
                 defer { unlink(tmp) }
-                if link(tmp, file) == 0 { return true }
-                if errno == ENOENT {
-                    try Self.makeDirectories(Self.parent(of: file))
+                for attempt in 1...Self.parentRaceAttempts {
                     if link(tmp, file) == 0 { return true }
+                    guard errno == ENOENT, attempt < Self.parentRaceAttempts else { break }
+                    try? Self.makeDirectories(Self.parent(of: file))  // as in renameCreatingParent
                 }
                 if errno == EEXIST { return false }
                 throw Self.ioError("link", path)
@@ -163,11 +163,20 @@ public struct FilesystemDriver: StorageDriver {
         }
     }
 
+    /// How often a write retries after a concurrent delete removed the directory it was created in.
+    static let parentRaceAttempts = 8
+
+    /// Renames `from` to `to`, creating `to`'s directory when missing. A concurrent delete of that
+    /// directory (a tag deleted while it is pushed again, an emptied repository directory removed)
+    /// can remove it again between the two steps: the rename is then retried, so the later
+    /// operation wins instead of failing.
     static func renameCreatingParent(_ from: String, _ to: String, path: String) throws {
-        if rename(from, to) == 0 { return }
-        guard errno == ENOENT else { throw ioError("rename", path) }
-        try makeDirectories(parent(of: to))
-        guard rename(from, to) == 0 else { throw ioError("rename", path) }
+        for attempt in 1...parentRaceAttempts {
+            if rename(from, to) == 0 { return }
+            guard errno == ENOENT, attempt < parentRaceAttempts else { break }
+            try? makeDirectories(parent(of: to))
+        }
+        throw ioError("rename", path)
     }
 
     static func parent(of file: String) -> String {
@@ -281,14 +290,30 @@ public struct FilesystemDriver: StorageDriver {
                     try Self.makeDirectories(tmpDir)
                     guard rename(file, trash) == 0 else { throw Self.ioError("delete", path) }
                 } else {
-                    do { try FileManager.default.removeItem(atPath: file) } catch {
-                        throw StorageDriverError.io(operation: "delete", path: path, reason: "\(error.localizedDescription)")
-                    }
+                    try Self.removeTree(file, path: path)
                     return
                 }
             }
-            do { try FileManager.default.removeItem(atPath: trash) } catch {
-                throw StorageDriverError.io(operation: "delete", path: path, reason: "\(error.localizedDescription)")
+            try Self.removeTree(trash, path: path)
+        }
+    }
+
+    /// Removes a directory tree (or a file). A write that looked up its directory just before the
+    /// tree was renamed away can still land in it while it is being removed, making a directory
+    /// non-empty again; the removal is then simply repeated.
+    static func removeTree(_ file: String, path: String) throws {
+        var attempt = 0
+        while true {
+            do {
+                try FileManager.default.removeItem(atPath: file)
+                return
+            } catch {
+                attempt += 1
+                guard fileStatus(path: file) != nil else { return }
+                if attempt >= parentRaceAttempts {
+                    throw StorageDriverError.io(operation: "delete", path: path, reason: "\(error.localizedDescription)")
+                }
+                usleep(UInt32(attempt) * 500)
             }
         }
     }

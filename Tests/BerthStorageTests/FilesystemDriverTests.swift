@@ -229,6 +229,47 @@ final class FilesystemDriverDeleteTests: XCTestCase {
     }
 }
 
+final class FilesystemDriverRaceTests: XCTestCase {
+    /// A write racing a delete of the directory it goes into (a tag pushed while it is deleted)
+    /// succeeds or is deleted after, but never fails because its directory vanished midway.
+    func testWritesRacingDeletesOfTheirDirectorySucceed() async throws {
+        let root = try makeTemporaryDirectory(self)
+        let driver = FilesystemDriver(root: root)
+        try await driver.prepare()
+        let deadline = ContinuousClock.now + .seconds(2)
+        let (writes, failures) = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+            for writer in 0..<3 {
+                group.addTask {
+                    var (count, failures) = (0, [String]())
+                    while ContinuousClock.now < deadline {
+                        do {
+                            if count % 2 == 0 {
+                                try await driver.putContent("/repo/_manifests/tags/latest/current/link", string: "w\(writer)-\(count)")
+                            } else {
+                                _ = try await driver.putContentIfAbsent("/repo/_manifests/tags/latest/index/\(writer)-\(count)",
+                                                                        ByteBuffer(string: "x"))
+                            }
+                        } catch {
+                            failures.append("\(error)")
+                        }
+                        count += 1
+                    }
+                    return (count, failures)
+                }
+            }
+            group.addTask {
+                while ContinuousClock.now < deadline { try await driver.delete("/repo/_manifests/tags/latest") }
+                return (0, [])
+            }
+            var total = (0, [String]())
+            for try await (count, failures) in group { total = (total.0 + count, total.1 + failures) }
+            return total
+        }
+        XCTAssertGreaterThan(writes, 100)
+        XCTAssertEqual(failures.prefix(5), [], "\(failures.count) of \(writes) writes failed")
+    }
+}
+
 final class ReadBufferPoolTests: XCTestCase {
     /// Pooled blocks behave as ordinary ByteBuffer storage: reused, grown (moved out of the pool)
     /// and copied without losing a byte.
