@@ -79,7 +79,11 @@ extension RegistryStorage {
 
     /// Every manifest stored in a repository (its revision links).
     func manifestDigests(in repository: RepositoryName) async throws -> [Digest] {
-        let root = StoragePath.manifestRevisions(repository).path
+        try await digests(under: StoragePath.manifestRevisions(repository).path)
+    }
+
+    /// The digests named by `<root>/<algorithm>/<hex>` directories (revision and layer links).
+    func digests(under root: String) async throws -> [Digest] {
         var digests: [Digest] = []
         for algorithm in (try? await driver.list(root)) ?? [] {
             for hex in (try? await driver.list(root + "/" + algorithm)) ?? [] {

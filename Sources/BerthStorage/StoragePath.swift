@@ -30,6 +30,9 @@ import Foundation
 ///         set-aside/<name with / as ~>                     links a running collection removed (put back after a crash)
 ///         lock                                             held by the running collection (refreshed while it runs)
 ///         last-run.json                                    the report of the last collection
+///       scrub/                                           integrity scrub (README, "Scrub"):
+///         quarantine/<alg>-<hex>-<UTC time>                blob content found corrupt, set aside by --repair
+///         last-run.json                                    the report of the last scrub
 ///       stats.json                                       counts of the last full walk (for metrics)
 ///       notifications/<endpoint>/                        webhook events not yet delivered to an endpoint:
 ///         queue/<sequence>-<event id>                      one event (JSON); names sort in arrival order
@@ -74,6 +77,9 @@ public enum StoragePath: Sendable, Hashable {
     case gcSetAsideJournal(RepositoryName)
     case gcLastRun
     case storageCounts
+    /// `stamp` is the scrub's start time, so a blob quarantined twice keeps both copies.
+    case scrubQuarantineEntry(Digest, stamp: String)
+    case scrubLastRun
     /// `endpoint` is a file-name-safe form of the endpoint's name (`notificationDirectoryName`).
     case notificationQueue(endpoint: String)
     case notificationQueueEntry(endpoint: String, name: String)
@@ -161,6 +167,10 @@ public enum StoragePath: Sendable, Hashable {
             "/berth/gc/last-run.json"
         case .storageCounts:
             "/berth/stats.json"
+        case .scrubQuarantineEntry(let d, let stamp):
+            "/berth/scrub/quarantine/\(d.algorithm.rawValue)-\(d.hex)-\(stamp)"
+        case .scrubLastRun:
+            "/berth/scrub/last-run.json"
         case .notificationQueue(let e):
             "/berth/notifications/\(e)/queue"
         case .notificationQueueEntry(let e, let name):
