@@ -47,13 +47,15 @@ public struct RegistryAPI: HTTPResponder {
     let events: (any EventSink)?
     /// Garbage collection and storage usage for `/admin/api/...`; nil: those answer 404.
     let admin: (any AdminOperations)?
+    /// Integrity scrubs for `/admin/api/scrub`; nil: it answers 404.
+    let scrub: (any ScrubOperations)?
     let extraHeaders: HTTPFields
     /// `settings.network` when it has allow or deny lists (nil keeps the open fast path free).
     let networkRules: NetworkRules?
 
     public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open,
                 tokenService: TokenService? = nil, observers: [any RequestObserver] = [], events: (any EventSink)? = nil,
-                admin: (any AdminOperations)? = nil) {
+                admin: (any AdminOperations)? = nil, scrub: (any ScrubOperations)? = nil) {
         self.storage = storage
         self.signer = signer
         self.settings = settings
@@ -62,6 +64,7 @@ public struct RegistryAPI: HTTPResponder {
         self.observers = observers
         self.events = events
         self.admin = admin
+        self.scrub = scrub
         var fields = HTTPFields()
         for (name, value) in settings.extraHeaders {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
@@ -114,7 +117,7 @@ public struct RegistryAPI: HTTPResponder {
         }
         guard let route = Route(path: request.uri.path) else {
             try admitNetwork(nil, trace: &trace)
-            throw RegistryError(.notFound, "no such endpoint: \(request.method) \(request.uri.path.prefix(200)); the API lives under /v2/ (and /admin/api/gc, /admin/api/storage)")
+            throw RegistryError(.notFound, "no such endpoint: \(request.method) \(request.uri.path.prefix(200)); the API lives under /v2/ (and /admin/api/gc, /admin/api/storage, /admin/api/scrub)")
         }
         trace.route = route.pattern
         trace.repository = route.repository

@@ -18,6 +18,8 @@ enum Route: Equatable, Sendable {
         case gc
         /// Storage usage per repository.
         case storage
+        /// Integrity scrub: the current or last run (GET), a background run now (POST).
+        case scrub
     }
 
     /// nil when the path is not an API endpoint.
@@ -87,7 +89,7 @@ enum Route: Equatable, Sendable {
         case .blob: ["GET", "HEAD", "DELETE"]
         case .uploads: ["POST"]
         case .upload: ["GET", "PATCH", "PUT", "DELETE"]
-        case .admin(.gc): ["GET", "POST"]
+        case .admin(.gc), .admin(.scrub): ["GET", "POST"]
         case .admin(.storage): ["GET"]
         }
     }

@@ -42,6 +42,7 @@ public func buildApplication(
     // --- end notifications
     let collector = GarbageCollectionService(storage: storage, settings: config.garbageCollection,
                                              metrics: observability.metrics, logger: logger)
+    let scrubber = ScrubService(storage: storage, settings: config.scrub, metrics: observability.metrics, logger: logger)
     let statistics: [any Service] = observability.metrics.map {
         [StorageStatisticsService(storage: storage, metrics: $0, logger: logger)]
     } ?? []
@@ -60,7 +61,8 @@ public func buildApplication(
         tokenService: tokenService,
         observers: makeRequestObservers(config, metrics: observability.metrics, logger: logger),
         events: events,
-        admin: collector)
+        admin: collector,
+        scrub: scrubber)
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
     let retention = RetentionService(storage: storage, settings: config.retention, readOnly: config.readOnly,
@@ -77,7 +79,7 @@ public func buildApplication(
             // Room for bursts of new connections (the kernel caps it at net.core.somaxconn).
             backlog: 4096,
             reuseAddress: true),
-        services: [purger, catalogBuilder, collector, retention, MemoryTrimmer()] + statistics + observability.services(storage: storage, logger: logger)
+        services: [purger, catalogBuilder, collector, scrubber, retention, MemoryTrimmer()] + statistics + observability.services(storage: storage, logger: logger)
             + notificationServices(events),  // notifications: one deliverer per endpoint
         onServerRunning: onServerRunning,
         logger: logger)

@@ -63,6 +63,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var quotas = StorageQuotas()
     /// `storage.gc`: online garbage collection (ConfigurationLoader+GarbageCollection.swift).
     public var garbageCollection = GarbageCollectionSettings()
+    /// `storage.scrub`: scheduled integrity scrubs (ConfigurationLoader+GarbageCollection.swift).
+    public var scrub = ScrubSettings()
     /// `retention`: policies deleting old tags and untagged manifests (ConfigurationLoader+Retention.swift).
     public var retention = RetentionSettings()
 
@@ -105,6 +107,7 @@ public struct BerthConfiguration: Sendable, Equatable {
         }
         lines.append("health.storagedriver.enabled: \(observability.storageHealth.enabled)")
         lines += garbageCollection.describe()
+        lines += scrub.describe()
         lines += describeSecurity()
         lines += describeNetwork()
         lines += describeRetention()

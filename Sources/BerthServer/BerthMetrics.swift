@@ -24,6 +24,9 @@ import Synchronization
 ///   `berth_gc_removed_total{kind}` (`manifest`, `layer-link`, `blob`), `berth_gc_bytes_reclaimed_total`,
 ///   `berth_gc_restored_total`, `berth_gc_last_duration_seconds`, `berth_gc_last_success_timestamp_seconds`,
 ///   `berth_gc_running`
+/// - `berth_scrub_runs_total{outcome}` (`success`, `error`), `berth_scrub_running`, `berth_scrub_problems{kind}` (found
+///   by the last scrub), `berth_scrub_problems_found_total`, `berth_scrub_bytes_hashed_total`,
+///   `berth_scrub_last_run_timestamp_seconds`, `berth_scrub_last_duration_seconds`
 /// - `berth_storage_repositories`, `berth_storage_manifests`, `berth_storage_blobs`, `berth_storage_bytes`
 ///   (the last full walk plus this process's changes since), `berth_storage_counts_age_seconds`
 /// - `berth_quota_used_bytes{quota}`, `berth_quota_limit_bytes{quota}` (quota: its position in `quotas`)
@@ -230,6 +233,26 @@ public final class BerthMetrics: RequestObserver, Sendable {
     /// A collection did not complete (`busy` or `error`).
     func gcFailed(_ outcome: String) {
         CoreMetrics.Counter(label: "berth_gc_runs_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+    }
+
+    /// A scrub started (`running` 1) or ended (0).
+    func scrubRunning(_ running: Bool) {
+        CoreMetrics.Gauge(label: "berth_scrub_running", factory: factory).record(running ? 1 : 0)
+    }
+
+    /// A scrub ended with `report` (`error` set when it stopped early).
+    func scrubFinished(_ report: ScrubReport) {
+        CoreMetrics.Counter(label: "berth_scrub_runs_total", dimensions: [("outcome", report.error == nil ? "success" : "error")],
+                            factory: factory).increment()
+        for kind in ScrubFinding.Kind.allCases {
+            CoreMetrics.Gauge(label: "berth_scrub_problems", dimensions: [("kind", kind.rawValue)], factory: factory)
+                .record(report.problemsByKind[kind.rawValue] ?? 0)
+        }
+        CoreMetrics.Counter(label: "berth_scrub_problems_found_total", factory: factory).increment(by: report.problems)
+        CoreMetrics.Counter(label: "berth_scrub_bytes_hashed_total", factory: factory).increment(by: report.bytesHashed)
+        CoreMetrics.Gauge(label: "berth_scrub_last_duration_seconds", factory: factory).record(report.durationSeconds)
+        CoreMetrics.Gauge(label: "berth_scrub_last_run_timestamp_seconds", factory: factory)
+            .record((report.finishedAt ?? Date()).timeIntervalSince1970)
     }
 
     /// One scheduled retention run ended.

@@ -43,3 +43,38 @@ extension ConfigurationLoader {
         }
     }
 }
+
+/// `storage.scrub`: integrity scrubs inside `berth serve` (README, "Scrub").
+///
+///     storage:
+///       scrub:
+///         interval: 168h         # run on this schedule; absent: only on demand (admin API, CLI)
+///         ratelimit: 50MB/s      # hash at most this many bytes per second; absent: no limit
+public struct ScrubSettings: Sendable, Equatable {
+    public var interval: Duration?
+    public var bytesPerSecond: Int64?
+
+    public init() {}
+
+    func describe() -> [String] {
+        [
+            "storage.scrub.interval: \(interval.map(GoDuration.format) ?? "(not scheduled)")",
+            "storage.scrub.ratelimit: \(bytesPerSecond.map(ByteRate.format) ?? "(no limit)")",
+        ]
+    }
+}
+
+extension ConfigurationLoader {
+    mutating func buildScrub(_ tree: [String: Any], _ c: inout BerthConfiguration) {
+        if let v = duration(tree, "storage.scrub.interval"), v > .zero {
+            if v < .seconds(60) { problems.append("storage.scrub.interval must be at least 1m (a scrub reads every blob)") } else { c.scrub.interval = v }
+        }
+        if let text = string(tree, "storage.scrub.ratelimit") {
+            if let rate = ByteRate.parse(text) {
+                c.scrub.bytesPerSecond = rate
+            } else {
+                problems.append("storage.scrub.ratelimit \(text) is not a byte rate such as 50MB/s or 10MiB/s")
+            }
+        }
+    }
+}

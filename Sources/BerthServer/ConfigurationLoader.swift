@@ -112,6 +112,7 @@ public struct ConfigurationLoader {
         "storage.maintenance.readonly": .section, "storage.maintenance.readonly.enabled": .value,
         "storage.gc": .section, "storage.gc.interval": .value, "storage.gc.deleteuntagged": .value,
         "storage.gc.graceperiod": .value, "storage.gc.dryrun": .value,
+        "storage.scrub": .section, "storage.scrub.interval": .value, "storage.scrub.ratelimit": .value,
         "storage.cache": .ignored("Berth keeps its own bounded in-memory caches; storage.cache has no effect"),
         "storage.redirect": .ignored("redirects apply to object storage only; the filesystem driver serves content itself"),
         "storage.tag": .ignored("storage.tag settings have no effect in Berth"),
@@ -265,6 +266,7 @@ public struct ConfigurationLoader {
         buildNotifications(tree, &c)
         buildGarbageCollection(tree, &c)
         buildConnectionLimits(tree, &c)
+        buildScrub(tree, &c)
         buildRetention(tree, &c)
         buildPolicies(tree, &c)
         if let v = bool(tree, "storage.maintenance.uploadpurging.enabled") { c.uploadPurging.enabled = v }

@@ -37,6 +37,21 @@ class IntegrationTestCase: XCTestCase {
         return registry
     }
 
+    /// Writes each image as an OCI layout (tag `v`) in a fresh directory and pushes it with skopeo
+    /// to `berth` as `destination` (`repository:tag`). Returns each layout's directory, by destination.
+    @discardableResult
+    func push(_ images: [(destination: String, image: TestImage)], to berth: TestRegistry) async throws -> [String: URL] {
+        let source = try temporaryDirectory("layouts")
+        var layouts: [String: URL] = [:]
+        for (i, (destination, image)) in images.enumerated() {
+            let layout = source.appendingPathComponent("\(i)")
+            try OCILayout.write(layout, tag: "v", image: image)
+            try await Skopeo.copy("oci:\(layout.path):v", "docker://\(berth.host)/\(destination)")
+            layouts[destination] = layout
+        }
+        return layouts
+    }
+
     func startReferenceRegistry(root: URL) async throws -> ReferenceRegistry {
         let registry = try await ReferenceRegistry.start(root: root.path, scratch: try temporaryDirectory("reference"))
         cleanups.append { await registry.stop() }

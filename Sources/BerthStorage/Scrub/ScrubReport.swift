@@ -97,6 +97,10 @@ public struct ScrubReport: Sendable, Codable, Equatable {
     /// Legitimate states worth knowing about that are not problems (an interrupted collection,
     /// a stale catalog entry a crash can leave, repositories not indexed yet).
     public var notes: [String] = []
+    /// While running: what it is doing (`hashing blobs`), and how far it is (items of the phase).
+    public var phase: String?
+    public var phaseDone: Int?
+    public var phaseTotal: Int?
     /// Why the run stopped early, if it did.
     public var error: String?
 
@@ -117,7 +121,7 @@ public struct ScrubReport: Sendable, Codable, Equatable {
 
     /// Adds a finding; returns its position in `findings`, nil past the limit.
     @discardableResult
-    mutating func add(_ finding: ScrubFinding) -> Int? {
+    public mutating func add(_ finding: ScrubFinding) -> Int? {
         problems += 1
         problemsByKind[finding.kind.rawValue, default: 0] += 1
         if finding.repaired { repaired += 1 }

@@ -47,7 +47,7 @@ extension RegistryStorage {
         return try? decoder.decode(ScrubReport.self, from: Data(bytes.readableBytesView))
     }
 
-    func saveScrubReport(_ report: ScrubReport) async throws {
+    public func saveScrubReport(_ report: ScrubReport) async throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
