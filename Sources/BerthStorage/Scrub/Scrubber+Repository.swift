@@ -13,6 +13,8 @@ extension ScrubRun {
         var tags: [(tag: String, digest: Digest)] = []
         /// Problems found in this repository, by the digest they are about.
         var problems: [Digest: [Int]] = [:]
+        /// Index children the repository lacks, judged once the tags are known.
+        var missingChildren: [(index: Digest, child: Digest)] = []
     }
 
     /// Checks a repository; returns whether it holds manifests.
@@ -28,6 +30,7 @@ extension ScrubRun {
             guard let tag = try? Tag(tagName) else { continue }
             try await checkTag(tag, &scan)
         }
+        try await checkMissingChildren(&scan)
         if scan.indexed { try await checkReferrerEntries(&scan) }
         if !manifests.isEmpty, catalogIndexed, try await !driver.exists(StoragePath.catalogEntry(name).path) {
             try await settle()
@@ -151,13 +154,7 @@ extension ScrubRun {
         }
         if storage.validation.requireIndexChildren {
             for child in manifest.manifests where try await !driver.exists(StoragePath.manifestRevisionLink(name, child.digest).path) {
-                try await settle()
-                guard try await driver.exists(link.path),
-                      try await !driver.exists(StoragePath.manifestRevisionLink(name, child.digest).path) else { continue }
-                let finding = ScrubFinding(kind: .referenceMissing, path: StoragePath.manifestRevisionLink(name, child.digest).path,
-                                           digest: child.digest.description, repositories: [name.value],
-                                           message: "index \(name)@\(digest) lists child manifest \(child.digest), which \(name) does not hold (deleted by digest?): pulls of that platform fail. Push the image again")
-                if let index = record(finding) { scan.problems[child.digest, default: []].append(index) }
+                scan.missingChildren.append((digest, child.digest))
             }
         }
         if let subject = manifest.subject?.digest, scan.indexed {
@@ -170,6 +167,31 @@ extension ScrubRun {
                                  repository: name)
                 }
             }
+        }
+    }
+
+    /// A child deleted by digest leaves its index incomplete. Deleting is allowed, so an index no
+    /// tag reaches that lacks a child is only a note; a tag's index lacking one is a broken image.
+    mutating func checkMissingChildren(_ scan: inout RepositoryScan) async throws {
+        guard !scan.missingChildren.isEmpty else { return }
+        var reachable = Set<Digest>()
+        var pending = scan.tags.map(\.digest)
+        while let next = pending.popLast() {
+            guard reachable.insert(next).inserted else { continue }
+            pending += scan.references[next] ?? []
+        }
+        let name = scan.name
+        for (index, child) in scan.missingChildren {
+            let childLink = StoragePath.manifestRevisionLink(name, child)
+            guard reachable.contains(index) else {
+                report.note("index \(name)@\(index), which no tag reaches, lacks child manifest \(child) (deleted by digest); a collection with --delete-untagged removes it")
+                continue
+            }
+            try await settle()
+            guard try await driver.exists(StoragePath.manifestRevisionLink(name, index).path), try await !driver.exists(childLink.path) else { continue }
+            let finding = ScrubFinding(kind: .referenceMissing, path: childLink.path, digest: child.description, repositories: [name.value],
+                                       message: "index \(name)@\(index) lists child manifest \(child), which \(name) does not hold (deleted by digest?): pulls of that platform fail. Push the image again")
+            if let i = record(finding) { scan.problems[child, default: []].append(i) }
         }
     }
 

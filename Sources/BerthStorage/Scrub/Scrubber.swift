@@ -162,7 +162,7 @@ struct ScrubRun {
 
     /// Lets a concurrent operation that changes several files finish before something that
     /// looked inconsistent is looked at again. Only paid when something looks wrong.
-    func settle() async throws { try await Task.sleep(for: .milliseconds(100)) }
+    func settle() async throws { try await Task.sleep(for: .milliseconds(250)) }
 
     static func quote(_ text: some StringProtocol) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
