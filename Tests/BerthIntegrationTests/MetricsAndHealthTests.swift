@@ -257,4 +257,48 @@ final class MetricsAndHealthTests: XCTestCase {
         XCTAssertEqual(last.status, 200)
         XCTAssertTrue(last.text.contains("\"blobsRemoved\":3"), last.text)
     }
+
+    /// A scrub through the admin API runs in the background within its rate limit: a second one
+    /// meanwhile is refused with 503, the report so far shows it running, and its outcome shows in
+    /// the scrub metrics.
+    func testScrubInTheBackgroundAndItsMetrics() async throws {
+        let (berth, debug, root) = try await start()
+        let data = Data((0..<120_000).map { _ in UInt8.random(in: 0...255) })
+        let digest = try await pushBlob(berth, "scrubbed/app", data)
+        let hex = digest.dropFirst("sha256:".count)
+        let file = root.appendingPathComponent("docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data")
+        var bytes = try Data(contentsOf: file)
+        bytes[7] ^= 0xff
+        try bytes.write(to: file)
+
+        // 120 kB, hashed twice (found, then confirmed), at 40 kB/s with a 64 KiB burst: over four seconds.
+        let scrubURL = try XCTUnwrap(URL(string: "http://\(berth.host)/admin/api/scrub"))
+        let started = try await HTTP.request("POST", try XCTUnwrap(URL(string: scrubURL.absoluteString + "?rateLimit=40kB/s")))
+        XCTAssertEqual(started.status, 202, started.text)
+        let busy = try await HTTP.request("POST", scrubURL)
+        XCTAssertEqual(busy.status, 503, busy.text)
+        XCTAssertEqual(busy.header("Retry-After"), "60")
+        let running = try await HTTP.request("GET", scrubURL)
+        XCTAssertTrue(running.text.contains("\"running\":true"), running.text)
+        let whileRunning = try await scrape(debug)
+        XCTAssertEqual(whileRunning["berth_scrub_running"], 1)
+
+        var samples: [String: Double] = [:]
+        for _ in 0..<600 where samples["berth_scrub_runs_total{outcome=\"success\"}"] == nil {
+            try await Task.sleep(for: .milliseconds(100))
+            samples = try await scrape(debug)
+        }
+        XCTAssertEqual(samples["berth_scrub_runs_total{outcome=\"success\"}"], 1)
+        XCTAssertEqual(samples["berth_scrub_problems{kind=\"blob-corrupt\"}"], 1)
+        XCTAssertEqual(samples["berth_scrub_problems{kind=\"index-mismatch\"}"], 0)
+        XCTAssertEqual(samples["berth_scrub_problems_found_total"], 1)
+        XCTAssertGreaterThanOrEqual(samples["berth_scrub_bytes_hashed_total"] ?? 0, 240_000, "hashed twice: found, then confirmed")
+        XCTAssertEqual(samples["berth_scrub_running"], 0)
+        XCTAssertGreaterThan(samples["berth_scrub_last_run_timestamp_seconds"] ?? 0, Date().timeIntervalSince1970 - 600)
+        let last = try await HTTP.request("GET", scrubURL)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: last.body) as? [String: Any])
+        XCTAssertEqual(report["running"] as? Bool, false)
+        XCTAssertGreaterThanOrEqual(report["durationSeconds"] as? Double ?? 0, Double(240_000 - 65_536) / 40_000 * 0.99,
+                                    "the rate limit held the run back")
+    }
 }
