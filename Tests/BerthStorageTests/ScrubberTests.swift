@@ -45,6 +45,23 @@ final class ScrubberTests: XCTestCase {
         let last = try await storage.lastScrub()
         XCTAssertEqual(last?.blobsChecked, report.blobsChecked)
 
+        // A collection that stopped midway: a layer link journalled and removed, a blob in its quarantine.
+        let layer = image.blobs[1].digest, blob = child.blobs[2].digest
+        try await storage.journalSetAside([GCReport.Removal(kind: "layer-link", repository: repo.value, digest: layer.description)], in: repo)
+        try FileManager.default.removeItem(atPath: root + StoragePath.layerLink(repo, layer).path)
+        try FileManager.default.createDirectory(atPath: root + "/berth/gc/quarantine", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: blobFile(root, blob), toPath: root + StoragePath.gcQuarantineEntry(blob).path)
+        let interrupted = try await scrub(storage)
+        XCTAssertEqual(interrupted.problems, 0, "\(interrupted.findings.map(\.message))")
+        XCTAssertTrue(interrupted.notes.contains { $0.contains("a garbage collection stopped midway") }, "\(interrupted.notes)")
+        XCTAssertTrue(interrupted.notes.contains { $0.contains("layer-link \(layer) of team/app is set aside") }, "\(interrupted.notes)")
+        XCTAssertTrue(interrupted.notes.contains { $0.contains("blob \(blob) is set aside") }, "\(interrupted.notes)")
+        let putBack = try await storage.recoverInterruptedCollection()
+        XCTAssertEqual(putBack, 2, "the blob and the link")
+        let recovered = try await scrub(storage)
+        XCTAssertEqual(recovered.problems, 0, "\(recovered.findings.map(\.message))")
+        XCTAssertEqual(recovered.notes, [])
+
         // A sparse image is fine where the configuration accepts sparse images.
         let sparse = RegistryStorage(driver: FilesystemDriver(root: root), validation: .init(requireIndexChildren: false, requireLayers: false))
         let missingLayer = PushedManifest.descriptor("application/vnd.oci.image.layer.v1.tar+gzip", Digest.compute(randomBytes(8)), 8)
@@ -111,6 +128,7 @@ final class ScrubberTests: XCTestCase {
         XCTAssertEqual(missing.map(\.digest), [noLayer.blobs[1].digest.description])
         XCTAssertEqual(missing.first?.tags, ["c/missing:nolayer"])
         XCTAssertEqual(missing.first?.repositories, ["c/missing"])
+        XCTAssertEqual(missing.first?.manifests, ["c/missing@\(noLayer.digest)"])
         let malformed = findings(report, .linkMalformed)
         XCTAssertEqual(Set(malformed.map(\.path)), [StoragePath.layerLink(linksRepo, linked.blobs[1].digest).path,
                                                     StoragePath.tagCurrentLink(linksRepo, try Tag("broken")).path])

@@ -31,6 +31,7 @@ extension ScrubRun {
             return (try? await storage.readLink(current)) == digest
         }
         if try await !driver.exists(StoragePath.manifestRevisionLink(name, digest).path) {
+            if try await setAsideByCollection("manifest", digest, in: name) { return }
             guard try await stillPoints(), try await !driver.exists(StoragePath.manifestRevisionLink(name, digest).path) else { return }
             var finding = ScrubFinding(kind: .tagDangling, path: current.path, digest: digest.description, repositories: [name.value],
                                        message: "tag \(name):\(tag) points at \(digest), which \(name) does not hold: pulls of the tag fail. Push the tag again, or delete it; repair leaves it, since only a push can say what it should point at")
@@ -131,7 +132,7 @@ extension ScrubRun {
         }
         let name = scan.name.value
         var touched = Set<Int>()
-        for manifest in Set(scan.references.keys).union(scan.problems.keys) {
+        for manifest in scan.manifests {
             for digest in broken(manifest, depth: 0) {
                 for index in indices[digest] ?? [] {
                     Self.appendOnce(&report.findings[index].manifests, "\(name)@\(manifest)")

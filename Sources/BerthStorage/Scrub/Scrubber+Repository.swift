@@ -8,7 +8,8 @@ extension ScrubRun {
     struct RepositoryScan {
         let name: RepositoryName
         let indexed: Bool
-        /// Each readable manifest's config, layers and children.
+        /// Every manifest the repository holds, and each readable one's config, layers and children.
+        var manifests: [Digest] = []
         var references: [Digest: [Digest]] = [:]
         var tags: [(tag: String, digest: Digest)] = []
         /// Problems found in this repository, by the digest they are about.
@@ -25,6 +26,7 @@ extension ScrubRun {
             for digest in try await linkedLayers(name) { try await checkLayerLink(digest, &scan) }
         }
         let manifests = children.contains("_manifests") ? try await storage.manifestDigests(in: name) : []
+        scan.manifests = manifests
         for digest in manifests { try await checkManifest(digest, &scan) }
         for tagName in (try? await driver.list(StoragePath.tags(name).path)) ?? [] {
             guard let tag = try? Tag(tagName) else { continue }
@@ -111,6 +113,16 @@ extension ScrubRun {
         return true
     }
 
+    /// Whether a garbage collection journalled this link as set aside (`kind`: `layer-link` or
+    /// `manifest`): a running collection puts it back or deletes it for good; one that stopped
+    /// midway has it put back when `berth serve` starts.
+    mutating func setAsideByCollection(_ kind: String, _ digest: Digest, in name: RepositoryName) async throws -> Bool {
+        guard let journal = try? await driver.getString(StoragePath.gcSetAsideJournal(name).path, maxBytes: 64 << 20),
+              journal.split(separator: "\n").contains(Substring("\(kind) \(digest)")) else { return false }
+        report.note("\(kind) \(digest) of \(name) is set aside by a garbage collection (/berth/gc/set-aside); counted as present")
+        return true
+    }
+
     // MARK: - Manifests
 
     mutating func checkManifest(_ digest: Digest, _ scan: inout RepositoryScan) async throws {
@@ -183,6 +195,7 @@ extension ScrubRun {
         let name = scan.name
         for (index, child) in scan.missingChildren {
             let childLink = StoragePath.manifestRevisionLink(name, child)
+            if try await setAsideByCollection("manifest", child, in: name) { continue }
             guard reachable.contains(index) else {
                 report.note("index \(name)@\(index), which no tag reaches, lacks child manifest \(child) (deleted by digest); a collection with --delete-untagged removes it")
                 continue
@@ -210,6 +223,7 @@ extension ScrubRun {
         var linked = try await storage.isBlobLinked(digest, in: name)
         if info == nil || !linked {
             if info == nil, try await setAsideByCollection(digest) { return }
+            if !linked, try await setAsideByCollection("layer-link", digest, in: name) { return }
             try await settle()
             guard try await driver.exists(StoragePath.manifestRevisionLink(name, manifest).path) else { return }
             info = try await driver.statIfExists(StoragePath.blobData(digest).path)
