@@ -42,7 +42,7 @@ extension ScrubRun {
                                    message: "blob \(digest) (\(info.size) bytes) hashes to \(actual): its content is damaged and clients reject it. Repair quarantines it; then push the images that use it again")
         }
         finding.size = info.size
-        if options.repair, let done = try await quarantine(digest, size: info.size) {
+        if options.repair, let done = try await quarantine(digest, seen: info) {
             finding.repaired = true
             finding.repair = done
         }
@@ -83,7 +83,7 @@ extension ScrubRun {
 
     /// Moves a corrupt blob into `/berth/scrub/quarantine/`. Returns what was done, or nil when
     /// the blob stays (gone meanwhile, or replaced by correct content from a push).
-    mutating func quarantine(_ digest: Digest, size: Int64) async throws -> String? {
+    mutating func quarantine(_ digest: Digest, seen: FileInfo) async throws -> String? {
         let path = StoragePath.blobData(digest).path
         let target = StoragePath.scrubQuarantineEntry(digest, stamp: stamp).path
         do {
@@ -92,14 +92,17 @@ extension ScrubRun {
             return nil
         }
         // A push that stored the right content between the check and the move (it replaces a
-        // blob whose size differs): what was moved now hashes right, so it goes back.
-        if case .matches = try await hash(target, digest, throttled: false) {
+        // blob whose size differs): what was moved is then another file, which hashes right, so
+        // it goes back. The file checked is recognised by its change token, without hashing it again.
+        let moved = try await driver.statIfExists(target)
+        let same = !seen.changeToken.isEmpty && moved?.changeToken == seen.changeToken && moved?.size == seen.size
+        if !same, case .matches = try await hash(target, digest, throttled: false) {
             if try await driver.statIfExists(path) == nil { try await driver.move(from: target, to: path) }
             report.note("blob \(digest) was replaced by a push while it was checked; it was left in place")
             return nil
         }
         storage.content.forget(digest)
-        storage.statistics.record(blobs: -1, bytes: -size)
+        storage.statistics.record(blobs: -1, bytes: -seen.size)
         quarantined.insert(digest)
         return "moved to \(target)"
     }
