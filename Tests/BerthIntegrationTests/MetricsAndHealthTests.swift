@@ -300,5 +300,19 @@ final class MetricsAndHealthTests: XCTestCase {
         XCTAssertEqual(report["running"] as? Bool, false)
         XCTAssertGreaterThanOrEqual(report["durationSeconds"] as? Double ?? 0, Double(240_000 - 65_536) / 40_000 * 0.99,
                                     "the rate limit held the run back")
+
+        // With repair=true the blob goes to the quarantine, and the registry no longer serves it.
+        let repair = try await HTTP.request("POST", try XCTUnwrap(URL(string: scrubURL.absoluteString + "?repair=true")))
+        XCTAssertEqual(repair.status, 202, repair.text)
+        var repaired: [String: Any] = [:]
+        for _ in 0..<600 where repaired["running"] as? Bool != false {
+            try await Task.sleep(for: .milliseconds(100))
+            let status = try await HTTP.request("GET", scrubURL)
+            repaired = try XCTUnwrap(try JSONSerialization.jsonObject(with: status.body) as? [String: Any])
+        }
+        XCTAssertEqual(repaired["repaired"] as? Int, 1, "\(repaired)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file.path))
+        let blob = try await HTTP.request("GET", berth.baseURL.appendingPathComponent("v2/scrubbed/app/blobs/\(digest)"))
+        XCTAssertEqual(blob.status, 404, blob.text)
     }
 }

@@ -53,7 +53,7 @@ final class ScrubberTests: XCTestCase {
         try FileManager.default.moveItem(atPath: blobFile(root, blob), toPath: root + StoragePath.gcQuarantineEntry(blob).path)
         let interrupted = try await scrub(storage)
         XCTAssertEqual(interrupted.problems, 0, "\(interrupted.findings.map(\.message))")
-        XCTAssertTrue(interrupted.notes.contains { $0.contains("a garbage collection stopped midway") }, "\(interrupted.notes)")
+        XCTAssertTrue(interrupted.notes.contains { $0.contains("a garbage collection is running, or stopped midway") }, "\(interrupted.notes)")
         XCTAssertTrue(interrupted.notes.contains { $0.contains("layer-link \(layer) of team/app is set aside") }, "\(interrupted.notes)")
         XCTAssertTrue(interrupted.notes.contains { $0.contains("blob \(blob) is set aside") }, "\(interrupted.notes)")
         let putBack = try await storage.recoverInterruptedCollection()

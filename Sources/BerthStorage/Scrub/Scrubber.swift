@@ -91,7 +91,7 @@ struct ScrubRun {
     mutating func execute() async throws {
         let clock = ContinuousClock.now
         if try await storage.hasInterruptedCollection() {
-            report.note("a garbage collection stopped midway and left content set aside under /berth/gc; it counts as present here, and `berth serve` puts it back when it starts")
+            report.note("a garbage collection is running, or stopped midway, with content set aside under /berth/gc; it counts as present here (a collection that stopped midway has it put back when `berth serve` starts)")
         }
         catalogIndexed = try await driver.exists(StoragePath.catalogIndexed.path)
         var repositories: [(RepositoryName, [String])] = []
