@@ -168,7 +168,13 @@ final class RetentionTests: IntegrationTestCase {
             remaining = try await tags(berth.baseURL, "sched/app")
         }
         XCTAssertEqual(remaining, ["new"], "a scheduled run deletes the older tag")
-        let metrics = try await HTTP.request("GET", URL(string: "http://127.0.0.1:\(debugPort)/metrics")!).text
+        // The run's counters are recorded once it returns, a moment after the tag is gone.
+        var metrics = ""
+        while ContinuousClock.now < deadline + .seconds(10) {
+            metrics = try await HTTP.request("GET", URL(string: "http://127.0.0.1:\(debugPort)/metrics")!).text
+            if metrics.contains("berth_retention_manifests_deleted_total ") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         XCTAssertTrue(metrics.contains("berth_retention_tags_deleted_total 1\n"), metrics)
         XCTAssertTrue(metrics.contains("berth_retention_manifests_deleted_total 0\n"), metrics)
         XCTAssertTrue(metrics.contains("berth_retention_runs_total{outcome=\"success\"} "), metrics)
