@@ -50,6 +50,12 @@ enum ErrorMapping {
                 logger.error("storage I/O failed: check the storage (free space, permissions, mount)",
                              metadata: ["request": "\(where_)", "error": "\(e)"])
                 return RegistryError(.internalError, "storage failure (\(operation): \(reason)); the operator should check the server log")
+            case .outOfSpace(let operation, let path, let reason):
+                // What failed was undone (no partial blob, manifest or tag stays), so pulls and
+                // deletes keep working; pushes succeed again as soon as space is freed.
+                logger.error("storage is full: free space on the file system holding the path (delete unused content with berth garbage-collect, remove other files, or enlarge it); pushes fail with 507 until then, pulls keep working",
+                             metadata: ["request": "\(where_)", "operation": "\(operation)", "path": "\(path)", "error": "\(reason)"])
+                return RegistryError(.insufficientStorage, "the registry's storage is full (\(reason)): nothing was stored; retry once the operator has freed space")
             }
         case let e as HTTPError where e.status == .contentTooLarge:
             return RegistryError(.manifestTooLarge, "request body exceeds the \(RegistryStorage.maxManifestBytes)-byte limit for manifests")

@@ -26,6 +26,12 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case notFound = "NOT_FOUND"
     case unavailable = "UNAVAILABLE"
     case internalError = "INTERNAL_ERROR"
+    /// Berth's own: the storage is full. Sent with 507 Insufficient Storage rather than 503:
+    /// the status line alone already tells a user what is wrong (clients that show only the
+    /// status do), it is still a 5xx (the request was fine, the server cannot keep it), and
+    /// unlike 503 it does not invite the automatic retries and fail-over that clients and load
+    /// balancers apply to a server that is briefly unavailable: a full disk needs an operator.
+    case insufficientStorage = "INSUFFICIENT_STORAGE"
 
     /// HTTP status code this error is returned with.
     public var httpStatus: Int {
@@ -41,6 +47,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .manifestTooLarge: 413
         case .unavailable: 503
         case .internalError: 500
+        case .insufficientStorage: 507
         }
     }
 
@@ -68,6 +75,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .notFound: "no such endpoint"
         case .unavailable: "service unavailable"
         case .internalError: "internal server error"
+        case .insufficientStorage: "insufficient storage"
         }
     }
 }

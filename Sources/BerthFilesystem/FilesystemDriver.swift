@@ -62,11 +62,19 @@ public struct FilesystemDriver: StorageDriver {
     }
 
     func blocking<T: Sendable>(_ work: @Sendable @escaping () throws -> T) async throws -> T {
-        try await threadPool.runIfActive(work)
+        do {
+            return try await threadPool.runIfActive(work)
+        } catch StorageDriverError.outOfSpace(let operation, let path, let reason) where !path.hasPrefix(root + "/") {
+            // The operator needs the local path to know which file system is full.
+            throw StorageDriverError.outOfSpace(operation: operation, path: root + path, reason: reason)
+        }
     }
 
     static func ioError(_ operation: String, _ path: String, _ code: Int32 = errno) -> StorageDriverError {
         if code == ENOENT || code == ENOTDIR { return .notFound(path: path) }
+        if code == ENOSPC || code == EDQUOT {
+            return .outOfSpace(operation: operation, path: path, reason: String(cString: strerror(code)))
+        }
         return .io(operation: operation, path: path, reason: String(cString: strerror(code)))
     }
 

@@ -31,6 +31,10 @@ public enum StorageDriverError: Error, Sendable, CustomStringConvertible {
     case tooLarge(path: String, limit: Int)
     /// An I/O failure, with the operation, the path and the system's explanation.
     case io(operation: String, path: String, reason: String)
+    /// The storage has no space left (or the quota of the user running Berth is used up).
+    /// Nothing partial stays behind: the failed write is undone. `path` is where the write
+    /// failed, as the operator sees it (for the filesystem driver, the local path).
+    case outOfSpace(operation: String, path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -38,6 +42,7 @@ public enum StorageDriverError: Error, Sendable, CustomStringConvertible {
         case .invalidPath(let p): "invalid storage path: \(p)"
         case .tooLarge(let p, let limit): "object larger than \(limit) bytes: \(p)"
         case .io(let op, let p, let reason): "\(op) \(p): \(reason)"
+        case .outOfSpace(let op, let p, let reason): "\(op) \(p): \(reason)"
         }
     }
 }

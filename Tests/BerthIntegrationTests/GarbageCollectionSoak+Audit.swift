@@ -24,7 +24,7 @@ struct SoakStorageAudit {
     }
 
     mutating func run() {
-        for repository in repositoryDirectories() { audit(repository) }
+        for repository in StorageConsistencyAudit.repositoryNames(under: v2) { audit(repository) }
         let blobs = blobDigests()
         blobFiles = blobs.count
         for digest in blobs.subtracting(reachable).sorted() { leftovers.append("blob \(digest) is reachable from no tag") }
@@ -38,18 +38,6 @@ struct SoakStorageAudit {
     private func link(_ url: URL) -> String? {
         guard let data = files.contents(atPath: url.path) else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// Repository names (paths below `repositories/`) with a `_manifests` or `_layers` directory.
-    private func repositoryDirectories() -> [String] {
-        var found: [String] = []
-        var pending = [""]
-        while let name = pending.popLast() {
-            let entries = children(v2.appendingPathComponent("repositories/\(name)"))
-            if entries.contains("_manifests") || entries.contains("_layers") { found.append(name) }
-            for entry in entries where !entry.hasPrefix("_") { pending.append(name.isEmpty ? entry : "\(name)/\(entry)") }
-        }
-        return found.sorted()
     }
 
     /// `sha256:<hex>` for every `<dir>/sha256/<hex>/link` that exists.
