@@ -95,13 +95,15 @@ extension RegistryStorage {
 
     // MARK: - Tags by digest
 
-    /// Points `tag` at `digest`: the reverse-index entry first, then the reference layout's links,
-    /// then the old digest's entry goes. `exclusive` (an immutable tag) only creates the tag: if
-    /// another push created it meanwhile with another digest, this one is refused.
+    /// Points `tag` at `digest`: the reverse-index entry first, then the reference layout's
+    /// current link, then its history entry, then the old digest's entry goes. The current link
+    /// comes before the history entry because the tag's directory is what lists it: written the
+    /// other way round, a crash in between left a tag that `tags/list` showed and no pull found.
+    /// `exclusive` (an immutable tag) only creates the tag: if another push created it meanwhile
+    /// with another digest, this one is refused.
     func moveTag(_ tag: Tag, to digest: Digest, in repository: RepositoryName, exclusive: Bool = false) async throws {
         let previous = try? await readLink(.tagCurrentLink(repository, tag))
         try await driver.putMarker(StoragePath.digestTag(repository, digest, tag).path)
-        try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
         if exclusive, previous == nil {
             let created = try await driver.putContentIfAbsent(StoragePath.tagCurrentLink(repository, tag).path,
                                                               ByteBuffer(string: digest.description))
@@ -109,9 +111,11 @@ extension RegistryStorage {
                 try await driver.delete(StoragePath.digestTag(repository, digest, tag).path)
                 try await refuseMovingImmutable(tag, to: digest, in: repository)
             }
+            try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
             return
         }
         try await writeLink(.tagCurrentLink(repository, tag), to: digest)
+        try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
         if let previous, previous != digest {
             try await driver.delete(StoragePath.digestTag(repository, previous, tag).path)
         }
