@@ -184,6 +184,35 @@ final class GarbageCollectorSafetyTests: XCTestCase {
         XCTAssertEqual(last?.removals, report.removals)
     }
 
+    /// A lock left by a process of this machine that no longer runs (`kill -9` midway through a
+    /// collection) is taken over at once; one a live process holds (this one, as a concurrent
+    /// collection would) or another machine holds still refuses until it is two minutes old.
+    func testALockOfADeadProcessIsTakenOverAtOnce() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let stray = try await storage.pushBlob(randomBytes(300), in: app)
+        let me = try XCTUnwrap(LockHolder.current, "/proc describes this process")
+        XCTAssertEqual(LockHolder(record: "x since y \(me.record)"), me)
+        try FileManager.default.createDirectory(atPath: root + "/berth/gc", withIntermediateDirectories: true)
+        var elsewhere = me
+        elsewhere.boot = "another-machine"
+        var dead = me
+        dead.started = "1"  // the same PID, but not this process: the one before a restart
+        for (holder, refused) in [(me, true), (elsewhere, true), (dead, false)] {
+            try "berth serve on h pid \(holder.pid) since now \(holder.record)"
+                .write(toFile: root + "/berth/gc/lock", atomically: true, encoding: .utf8)
+            do {
+                let report = try await storage.collect()
+                XCTAssertFalse(refused, "ran beside the live holder \(holder.record)")
+                XCTAssertEqual(report.blobsRemoved, 1)
+                XCTAssertFalse(disk.exists("/berth/gc/lock"), "released after the run")
+            } catch GCError.alreadyRunning(let text) {
+                XCTAssertTrue(refused, "a dead holder's lock was not taken over: \(text)")
+                XCTAssertTrue(disk.blobExists(stray.digest))
+            }
+        }
+    }
+
     /// A manifest Berth cannot parse (here the reference registry's schema 1) is kept, and so
     /// are the layers linked into its repository, which it may well reference.
     func testLayersOfAManifestBerthCannotReadAreKept() async throws {
