@@ -107,11 +107,26 @@ struct CrashWorker {
     }
 
     /// `PUT` of a manifest by tag, with the ledger told before and after.
-    func putManifest(_ image: TestImage, reference: String, key: Key) async throws {
+    ///
+    /// A collection may set aside a blob that nothing referenced yet (the grace period is 0 s
+    /// here) for the milliseconds before it sees the push's pin and puts it back; a manifest PUT
+    /// in that moment is refused with `MANIFEST_BLOB_UNKNOWN`, committing nothing
+    /// (docs/garbage-collection.md). Clients then push the blobs again and retry, as this does once.
+    func putManifest(_ image: TestImage, reference: String, key: Key, retry: Bool = true) async throws {
         ledger.count("manifest put by tag")
         let before = ledger.tagWriteStarts(key, image.manifest.digest)
         let answer = try await client.request("PUT", "/v2/\(repository)/manifests/\(reference)",
                                               headers: ["Content-Type": MediaTypes.manifest], body: image.manifest.bytes)
+        if answer.status == 400, answer.errorCode == "MANIFEST_BLOB_UNKNOWN", retry {
+            ledger.revert(key, before)
+            ledger.count("manifest refused while a collection had its blob set aside (pushed again)")
+            for blob in image.blobs {
+                let again = try await client.request("POST", "/v2/\(repository)/blobs/uploads/?digest=\(blob.digest)",
+                                                     headers: ["Content-Type": "application/octet-stream"], body: blob.bytes)
+                guard again.status == 201 else { throw TestFailure("pushing \(blob.digest) again: \(again.status) \(again.text)") }
+            }
+            return try await putManifest(image, reference: reference, key: key, retry: false)
+        }
         guard answer.status == 201 else {
             ledger.revert(key, before)
             throw TestFailure("PUT \(key): \(answer.status) \(answer.text)")

@@ -7,12 +7,12 @@ import XCTest
 /// everything the clients saw acknowledged, byte for byte, show nothing half-written, let the
 /// interrupted uploads resume, and pass the storage audit.
 ///
-/// `BERTH_CRASH_KILLS` sets the number of kills (default 14), `BERTH_CRASH_SEED` replays a run's
+/// `BERTH_CRASH_KILLS` sets the number of kills (default 16), `BERTH_CRASH_SEED` replays a run's
 /// choices (the seed is printed; timing still differs from run to run).
 final class CrashSafetyTests: IntegrationTestCase {
     func testKillNineAtRandomPointsLosesNothingAcknowledged() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let kills = Int(environment["BERTH_CRASH_KILLS"] ?? "") ?? 14
+        let kills = Int(environment["BERTH_CRASH_KILLS"] ?? "") ?? 16
         let seed = UInt64(environment["BERTH_CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64(UInt32.max))
         print("crash test: seed \(seed) (BERTH_CRASH_SEED=\(seed) replays its choices), \(kills) kills")
         var random = SeededGenerator(seed: seed)
@@ -60,7 +60,8 @@ final class CrashSafetyTests: IntegrationTestCase {
         print("crash test summary: seed \(seed), \(survived) kills survived in \(ContinuousClock.now - started); "
               + "\(state.acknowledged) acknowledged, \(state.inFlightAtKill) in flight at a kill; operations: \(operations); "
               + "uploads resumed \(checks.resumed), restarted \(checks.restarted); \(checks.imagesPulled) image pulls and "
-              + "\(checks.blobsChecked) blob checks after restarts; last audit: \(checks.auditedBlobs) blobs, \(checks.auditedTags) tags")
+              + "\(checks.blobsChecked) blob checks after restarts; last audit: \(checks.auditedBlobs) blobs, \(checks.auditedTags) tags; "
+              + "left by the kills: \(leftovers(root))")
         XCTAssertEqual(survived, kills)
         XCTAssertEqual(state.failures, [], "answers a correct registry never gives (seed \(seed))")
         XCTAssertEqual(checks.problems, [], "damage after kill -9 (seed \(seed))")
@@ -69,6 +70,26 @@ final class CrashSafetyTests: IntegrationTestCase {
             XCTAssertGreaterThan(checks.resumed, 0, "no upload was resumed after a kill (seed \(seed))")
         }
         XCTAssertGreaterThan(state.acknowledged, kills, "too little work was acknowledged to mean anything")
+    }
+
+    /// What the kills left for later clean-ups: Berth's temporary files (cleared at a start once
+    /// an hour old) and upload sessions (purged by age), with their bytes.
+    private func leftovers(_ root: URL) -> String {
+        ["berth/tmp", "docker/registry/v2/repositories"].map { dir in
+            var (files, bytes, sessions) = (0, 0, Set<String>())
+            let base = root.appendingPathComponent(dir)
+            let walker = FileManager.default.enumerator(atPath: base.path)
+            while let path = walker?.nextObject() as? String {
+                guard dir == "berth/tmp" || path.contains("/_uploads/") else { continue }
+                let attributes = try? FileManager.default.attributesOfItem(atPath: base.appendingPathComponent(path).path)
+                guard attributes?[.type] as? FileAttributeType == .typeRegular else { continue }
+                files += 1
+                bytes += (attributes?[.size] as? NSNumber)?.intValue ?? 0
+                if let range = path.range(of: "/_uploads/") { sessions.insert(String(path[range.upperBound...].prefix(36))) }
+            }
+            return dir == "berth/tmp" ? "\(files) temporary files (\(bytes) bytes)"
+                : "\(sessions.count) upload sessions (\(files) files, \(bytes) bytes)"
+        }.joined(separator: ", ")
     }
 
     /// Starts `berth serve` on a fresh port (retried if the port is taken meanwhile).
