@@ -37,14 +37,21 @@ public struct FilesystemDriver: StorageDriver {
     /// behind. Only old ones go: another process sharing the storage may be writing the recent ones.
     public func prepare(clearingTemporaryFilesOlderThan age: TimeInterval = 3600) async throws {
         let tmp = try full(StoragePath.temporaryDirectory.path)
-        try await blocking {
-            try Self.makeDirectories(tmp)
+        try await blocking { try Self.makeDirectories(tmp) }
+        _ = try await clearTemporaryFiles(olderThan: age)
+    }
+
+    public func clearTemporaryFiles(olderThan age: TimeInterval) async throws -> Int {
+        let tmp = try full(StoragePath.temporaryDirectory.path)
+        return try await blocking {
             let cutoff = Date().addingTimeInterval(-age)
+            var removed = 0
             for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] {
                 let path = tmp + "/" + name
                 guard let st = fileStatus(path: path), Double(st.st_mtim.tv_sec) <= cutoff.timeIntervalSince1970 else { continue }
-                try? FileManager.default.removeItem(atPath: path)
+                if (try? FileManager.default.removeItem(atPath: path)) != nil { removed += 1 }
             }
+            return removed
         }
     }
 

@@ -1,4 +1,5 @@
 import BerthStorage
+import Foundation
 import NIOCore
 
 /// A storage driver that counts and times every call of the driver it wraps, into
@@ -89,4 +90,8 @@ public struct MeteredStorageDriver: StorageDriver {
     }
 
     public func localFile(_ path: String) -> String? { base.localFile(path) }
+
+    public func clearTemporaryFiles(olderThan age: TimeInterval) async throws -> Int {
+        try await measure("clear_temporary_files") { try await base.clearTemporaryFiles(olderThan: age) }
+    }
 }

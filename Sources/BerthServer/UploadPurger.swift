@@ -4,7 +4,9 @@ import Logging
 import ServiceLifecycle
 
 /// Deletes abandoned upload sessions on a schedule (`storage.maintenance.uploadpurging`),
-/// as the reference registry does. Runs as a service of the application.
+/// as the reference registry does, and the temporary files an interrupted write (a crash,
+/// `kill -9`) left behind, which a server that is not restarted would otherwise keep for good.
+/// Runs as a service of the application.
 struct UploadPurger: Service {
     let storage: RegistryStorage
     let settings: BerthConfiguration.UploadPurging
@@ -39,5 +41,15 @@ struct UploadPurger: Service {
         } catch {
             logger.error("upload purge failed; it will be retried at the next interval", metadata: ["error": "\(error)"])
         }
+        guard !settings.dryRun else { return }
+        do {
+            let removed = try await storage.driver.clearTemporaryFiles(olderThan: Self.temporaryFileAge)
+            if removed > 0 { logger.info("removed temporary files left by interrupted writes", metadata: ["files": "\(removed)"]) }
+        } catch {
+            logger.error("removing old temporary files failed; retried at the next interval", metadata: ["error": "\(error)"])
+        }
     }
+
+    /// No write takes an hour from its temporary file to its rename.
+    static let temporaryFileAge: TimeInterval = 3600
 }

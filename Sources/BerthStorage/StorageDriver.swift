@@ -83,6 +83,10 @@ public protocol StorageDriver: Sendable {
     /// Where the object lives on the local file system, for drivers that keep objects as plain
     /// files (blob GETs then send them with `sendfile(2)`); nil for every other driver.
     func localFile(_ path: String) -> String?
+    /// Removes temporary files older than `age` that interrupted writes (a crash, `kill -9`)
+    /// left behind; younger ones may belong to a write of another process sharing the storage.
+    /// Returns how many went. Drivers without temporary files do nothing.
+    func clearTemporaryFiles(olderThan age: TimeInterval) async throws -> Int
 }
 
 /// An object opened for reading; it is closed when the reader is released.
@@ -103,6 +107,8 @@ public protocol StorageWriter: Sendable {
 
 extension StorageDriver {
     public func localFile(_ path: String) -> String? { nil }
+
+    public func clearTemporaryFiles(olderThan age: TimeInterval) async throws -> Int { 0 }
 
     /// `stat`, with "not found" as nil.
     public func statIfExists(_ path: String) async throws -> FileInfo? {
