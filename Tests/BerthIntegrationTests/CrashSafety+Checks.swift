@@ -7,12 +7,15 @@ struct CrashChecks {
     var client: RegistryHTTPClient
     let ledger: CrashLedger
     let root: URL
+    /// The server's configuration, for `berth scrub`.
+    let config: URL
     var resumed = 0
     var restarted = 0
     var imagesPulled = 0
     var blobsChecked = 0
     var auditedBlobs = 0
     var auditedTags = 0
+    var scrubs = 0
 
     /// Every problem found, one line each.
     var problems: [String] = []
@@ -27,8 +30,18 @@ struct CrashChecks {
         auditedBlobs = audit.blobsChecked
         auditedTags = audit.tagsChecked
         problems += audit.problems.map { "audit after restart \(round): \($0)" }
-        // berth scrub: once it exists, run it here too and require it to find nothing, e.g.
-        //   problems += try await CrashChecks.scrub(config)   // `berth scrub CONFIG`, exit status 0
+        try await scrub(round: round)
+    }
+
+    /// `berth scrub` over the same storage (the restarted server still running) must find nothing:
+    /// exit status 0, no problem in its report.
+    private mutating func scrub(round: Int) async throws {
+        let result = try await ProcessRunner.run(CommandLineTests.berth, ["scrub", config.path], timeout: .seconds(120),
+                                                 allowFailure: true)
+        scrubs += 1
+        if result.status != 0 {
+            problems.append("berth scrub after restart \(round) exited \(result.status):\n\(result.stdout.suffix(3000))\(result.stderr.suffix(1000))")
+        }
     }
 
     /// A collection the kill interrupted had set content aside: the restarted server puts it

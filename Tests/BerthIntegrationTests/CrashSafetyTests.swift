@@ -37,7 +37,7 @@ final class CrashSafetyTests: IntegrationTestCase {
             """.write(to: config, atomically: true, encoding: .utf8)
 
         let ledger = CrashLedger()
-        var checks = CrashChecks(client: RegistryHTTPClient(base: URL(string: "http://127.0.0.1")!), ledger: ledger, root: root)
+        var checks = CrashChecks(client: RegistryHTTPClient(base: URL(string: "http://127.0.0.1")!), ledger: ledger, root: root, config: config)
         var survived = 0
         let started = ContinuousClock.now
         for round in 0...kills {
@@ -61,6 +61,7 @@ final class CrashSafetyTests: IntegrationTestCase {
               + "\(state.acknowledged) acknowledged, \(state.inFlightAtKill) in flight at a kill; operations: \(operations); "
               + "uploads resumed \(checks.resumed), restarted \(checks.restarted); \(checks.imagesPulled) image pulls and "
               + "\(checks.blobsChecked) blob checks after restarts; last audit: \(checks.auditedBlobs) blobs, \(checks.auditedTags) tags; "
+              + "\(checks.scrubs) clean berth scrubs; "
               + "left by the kills: \(leftovers(root))")
         XCTAssertEqual(survived, kills)
         XCTAssertEqual(state.failures, [], "answers a correct registry never gives (seed \(seed))")

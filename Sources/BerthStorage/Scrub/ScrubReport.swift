@@ -33,8 +33,6 @@ public struct ScrubFinding: Sendable, Codable, Equatable {
         case linkDangling = "link-dangling"
         /// A tag pointing at a manifest the repository does not hold.
         case tagDangling = "tag-dangling"
-        /// A tag's `index/` lacks the digest its `current/link` names.
-        case tagIndexMissing = "tag-index-missing"
         /// A manifest whose stored content does not parse.
         case manifestUnparseable = "manifest-unparseable"
         /// A config, layer or child manifest that a manifest needs and the repository lacks.

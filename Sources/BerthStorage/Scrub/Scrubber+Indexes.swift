@@ -40,16 +40,11 @@ extension ScrubRun {
             return
         }
         let indexLink = StoragePath.tagIndexLink(name, tag, digest)
+        // The tag's index/ is only its history (nothing reads it to resolve the tag), written just
+        // after current/link: a push stopped between the two leaves it without the current digest.
         if try await !driver.exists(indexLink.path), try await stillPoints(), try await !driver.exists(indexLink.path) {
-            var finding = ScrubFinding(kind: .tagIndexMissing, path: indexLink.path, digest: digest.description, repositories: [name.value],
-                                       message: "tag \(name):\(tag) points at \(digest) but its index/ does not record that digest (the reference layout lists there every digest a tag pointed at). Repair writes it")
-            finding.tags = ["\(name):\(tag)"]
-            if options.repair {
-                try await storage.writeLink(indexLink, to: digest)
-                finding.repaired = true
-                finding.repair = "wrote the index link"
-            }
-            record(finding)
+            if options.repair { try await storage.writeLink(indexLink, to: digest) }
+            report.note("\(name):\(tag)'s index/ (the tag's history) lacks its current digest \(digest), as a push stopped midway leaves it\(options.repair ? "; written" : "; repair writes it")")
         }
         let marker = StoragePath.digestTag(name, digest, tag).path
         if scan.indexed, try await !driver.exists(marker), try await stillPoints(), try await !driver.exists(marker) {
