@@ -1,0 +1,169 @@
+import BerthS3
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import XCTest
+
+/// Retries through a TCP proxy in front of moto that drops connections in the middle of a request.
+final class S3ClientRetryTests: XCTestCase {
+    func proxiedClient(
+        _ direct: S3Client, _ proxy: DroppingProxy, maxAttempts: Int
+    ) throws -> S3Client {
+        S3Client(
+            configuration: try MotoServer.get().configuration(
+                bucket: direct.configuration.bucket, endpoint: "http://127.0.0.1:\(proxy.port)"),
+            retryPolicy: S3RetryPolicy(maxAttempts: maxAttempts, baseDelay: .milliseconds(5), maxDelay: .milliseconds(40)))
+    }
+
+    func testDroppedConnectionsAreRetried() async throws {
+        let direct = try await MotoServer.makeClient()
+        let proxy = try await DroppingProxy.start(upstreamPort: try MotoServer.get().port, dropFirst: 2)
+        let client = try proxiedClient(direct, proxy, maxAttempts: 4)
+        try await client.putObject("retried key", body: ByteBuffer(string: "arrived after two drops"))
+        XCTAssertEqual(proxy.connections, 3, "two dropped attempts, then one that got through")
+        let read = try await collect(direct, "retried key")
+        XCTAssertEqual(read, ByteBuffer(string: "arrived after two drops"))
+        let viaProxy = try await collect(client, "retried key")
+        XCTAssertEqual(viaProxy, read)
+        try await client.shutdown()
+        try await direct.shutdown()
+        try await proxy.stop()
+    }
+
+    func testAttemptsAreBoundedWhenEveryConnectionDrops() async throws {
+        let direct = try await MotoServer.makeClient()
+        let proxy = try await DroppingProxy.start(upstreamPort: try MotoServer.get().port, dropFirst: .max)
+        let client = try proxiedClient(direct, proxy, maxAttempts: 3)
+        do {
+            _ = try await collect(client, "anything")
+            XCTFail("a GET through a proxy that drops every connection succeeded")
+        } catch let error as S3Error {
+            XCTAssertEqual(error.code, "ConnectionFailed")
+            XCTAssertEqual(error.status, 0)
+            XCTAssertTrue(error.description.contains("after 3 attempts"), error.description)
+        }
+        XCTAssertEqual(proxy.connections, 3)
+
+        // A streamed part cannot be sent twice, so it is tried once.
+        let uploadID = try await direct.createMultipartUpload("streamed")
+        do {
+            _ = try await client.uploadPart(
+                "streamed", uploadID: uploadID, partNumber: 1,
+                body: ChunkedBody(buffer: ByteBuffer(repeating: 7, count: 200_000), chunk: 8192), length: 200_000)
+            XCTFail("a streamed part through a dropping proxy succeeded")
+        } catch let error as S3Error {
+            XCTAssertEqual(error.code, "ConnectionFailed")
+            XCTAssertTrue(error.description.contains("after 1 attempt "), error.description)
+        }
+        XCTAssertEqual(proxy.connections, 4)
+        try await direct.abortMultipartUpload("streamed", uploadID: uploadID)
+        try await client.shutdown()
+        try await direct.shutdown()
+        try await proxy.stop()
+    }
+}
+
+/// A loopback TCP proxy to another local port that closes its first `dropFirst` connections as soon
+/// as request bytes arrive, and forwards the others both ways.
+final class DroppingProxy: Sendable {
+    let channel: any Channel
+    let port: Int
+    private let counter: Mutex<Int>
+
+    var connections: Int { counter.withLock { $0 } }
+
+    private init(channel: any Channel, port: Int) {
+        self.channel = channel
+        self.port = port
+        counter = Mutex(0)
+    }
+
+    static func start(upstreamPort: Int, dropFirst: Int) async throws -> DroppingProxy {
+        let box = Mutex<DroppingProxy?>(nil)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { child in
+                let number = box.withLock { $0?.counter.withLock { count in count += 1; return count } } ?? 1
+                let handler = ProxyHandler(drop: number <= dropFirst, upstreamPort: upstreamPort)
+                return child.pipeline.addHandler(handler)
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let proxy = DroppingProxy(channel: channel, port: channel.localAddress?.port ?? 0)
+        box.withLock { $0 = proxy }
+        return proxy
+    }
+
+    func stop() async throws {
+        try await channel.close()
+    }
+}
+
+/// One client connection of the proxy; all state is touched on its event loop only.
+private final class ProxyHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let drop: Bool
+    let upstreamPort: Int
+    var upstream: (any Channel)?
+    var pending: [ByteBuffer] = []
+
+    init(drop: Bool, upstreamPort: Int) {
+        self.drop = drop
+        self.upstreamPort = upstreamPort
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard !drop else { return }
+        let downstream = context.channel
+        ClientBootstrap(group: context.eventLoop)
+            .channelInitializer { $0.pipeline.addHandler(ForwardHandler(peer: downstream)) }
+            .connect(host: "127.0.0.1", port: upstreamPort)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    guard downstream.isActive else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    self.upstream = channel
+                    for buffer in self.pending { channel.write(buffer, promise: nil) }
+                    channel.flush()
+                    self.pending = []
+                case .failure:
+                    downstream.close(promise: nil)
+                }
+            }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        if drop {
+            // The request has begun to arrive: cut it off.
+            context.close(promise: nil)
+        } else if let upstream {
+            upstream.writeAndFlush(buffer, promise: nil)
+        } else {
+            pending.append(buffer)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        upstream?.close(promise: nil)
+    }
+}
+
+/// Copies what the upstream server sends back to the client connection.
+private final class ForwardHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let peer: any Channel
+
+    init(peer: any Channel) { self.peer = peer }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        peer.writeAndFlush(unwrapInboundIn(data), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        peer.close(promise: nil)
+    }
+}
