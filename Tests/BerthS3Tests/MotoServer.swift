@@ -31,24 +31,21 @@ final class MotoServer: Sendable {
         try (authenticated ? shared : unauthenticated).get()
     }
 
-    /// A client of a new, empty bucket on the shared server.
-    static func makeClient(
+    /// Runs `body` with a client of a new, empty bucket on the shared server (or on the one that
+    /// checks no signatures) and shuts the client down afterwards.
+    static func withClient(
         rootDirectory: String = "", authenticated: Bool = true,
-        retryPolicy: S3RetryPolicy = S3RetryPolicy(baseDelay: .milliseconds(5), maxDelay: .milliseconds(50))
-    ) async throws -> S3Client {
+        retryPolicy: S3RetryPolicy = S3RetryPolicy(baseDelay: .milliseconds(5), maxDelay: .milliseconds(50)),
+        _ body: (S3Client) async throws -> Void
+    ) async throws {
         let moto = try get(authenticated: authenticated)
         let bucket = "berth-" + UUID().uuidString.lowercased().prefix(18)
-        let setup = S3Client(configuration: try moto.configuration(bucket: bucket), retryPolicy: retryPolicy)
-        do {
-            try await setup.createBucket()
-            try await setup.shutdown()
-        } catch {
-            try? await setup.shutdown()
-            throw error
+        try await S3Client.withClient(
+            configuration: try moto.configuration(bucket: bucket, rootDirectory: rootDirectory), retryPolicy: retryPolicy
+        ) { client in
+            try await client.createBucket()
+            try await body(client)
         }
-        return S3Client(
-            configuration: try moto.configuration(bucket: bucket, rootDirectory: rootDirectory),
-            retryPolicy: retryPolicy)
     }
 
     func configuration(
@@ -125,7 +122,7 @@ final class MotoServer: Sendable {
         cleanupLock.withLock {
             if pidsToKill.isEmpty {
                 atexit {
-                    for pid in MotoServer.pidsToKill { kill(pid, SIGTERM) }
+                    for pid in MotoServer.pidsToKill { kill(pid, SIGKILL) }
                 }
             }
             pidsToKill.append(pid)

@@ -7,60 +7,65 @@ import XCTest
 
 /// Retries through a TCP proxy in front of moto that drops connections in the middle of a request.
 final class S3ClientRetryTests: XCTestCase {
-    func proxiedClient(
-        _ direct: S3Client, _ proxy: DroppingProxy, maxAttempts: Int
-    ) throws -> S3Client {
-        S3Client(
-            configuration: try MotoServer.get().configuration(
-                bucket: direct.configuration.bucket, endpoint: "http://127.0.0.1:\(proxy.port)"),
-            retryPolicy: S3RetryPolicy(maxAttempts: maxAttempts, baseDelay: .milliseconds(5), maxDelay: .milliseconds(40)))
+    /// Runs `body` with a client of `direct`'s bucket that goes through `proxy`, and stops both after.
+    func withProxiedClient(
+        _ direct: S3Client, _ proxy: DroppingProxy, maxAttempts: Int, _ body: (S3Client) async throws -> Void
+    ) async throws {
+        let configuration = try MotoServer.get().configuration(
+            bucket: direct.configuration.bucket, endpoint: "http://127.0.0.1:\(proxy.port)")
+        let policy = S3RetryPolicy(maxAttempts: maxAttempts, baseDelay: .milliseconds(5), maxDelay: .milliseconds(40))
+        do {
+            try await S3Client.withClient(configuration: configuration, retryPolicy: policy, body)
+        } catch {
+            try? await proxy.stop()
+            throw error
+        }
+        try await proxy.stop()
     }
 
     func testDroppedConnectionsAreRetried() async throws {
-        let direct = try await MotoServer.makeClient()
-        let proxy = try await DroppingProxy.start(upstreamPort: try MotoServer.get().port, dropFirst: 2)
-        let client = try proxiedClient(direct, proxy, maxAttempts: 4)
-        try await client.putObject("retried key", body: ByteBuffer(string: "arrived after two drops"))
-        XCTAssertEqual(proxy.connections, 3, "two dropped attempts, then one that got through")
-        let read = try await collect(direct, "retried key")
-        XCTAssertEqual(read, ByteBuffer(string: "arrived after two drops"))
-        let viaProxy = try await collect(client, "retried key")
-        XCTAssertEqual(viaProxy, read)
-        try await client.shutdown()
-        try await direct.shutdown()
-        try await proxy.stop()
+        try await MotoServer.withClient { direct in
+            let proxy = try await DroppingProxy.start(upstreamPort: try MotoServer.get().port, dropFirst: 2)
+            try await withProxiedClient(direct, proxy, maxAttempts: 4) { client in
+                try await client.putObject("retried key", body: ByteBuffer(string: "arrived after two drops"))
+                XCTAssertEqual(proxy.connections, 3, "two dropped attempts, then one that got through")
+                let read = try await collect(direct, "retried key")
+                XCTAssertEqual(read, ByteBuffer(string: "arrived after two drops"))
+                let viaProxy = try await collect(client, "retried key")
+                XCTAssertEqual(viaProxy, read)
+            }
+        }
     }
 
     func testAttemptsAreBoundedWhenEveryConnectionDrops() async throws {
-        let direct = try await MotoServer.makeClient()
-        let proxy = try await DroppingProxy.start(upstreamPort: try MotoServer.get().port, dropFirst: .max)
-        let client = try proxiedClient(direct, proxy, maxAttempts: 3)
-        do {
-            _ = try await collect(client, "anything")
-            XCTFail("a GET through a proxy that drops every connection succeeded")
-        } catch let error as S3Error {
-            XCTAssertEqual(error.code, "ConnectionFailed")
-            XCTAssertEqual(error.status, 0)
-            XCTAssertTrue(error.description.contains("after 3 attempts"), error.description)
-        }
-        XCTAssertEqual(proxy.connections, 3)
+        try await MotoServer.withClient { direct in
+            let proxy = try await DroppingProxy.start(upstreamPort: try MotoServer.get().port, dropFirst: .max)
+            try await withProxiedClient(direct, proxy, maxAttempts: 3) { client in
+                do {
+                    _ = try await collect(client, "anything")
+                    XCTFail("a GET through a proxy that drops every connection succeeded")
+                } catch let error as S3Error {
+                    XCTAssertEqual(error.code, "ConnectionFailed")
+                    XCTAssertEqual(error.status, 0)
+                    XCTAssertTrue(error.description.contains("after 3 attempts"), error.description)
+                }
+                XCTAssertEqual(proxy.connections, 3)
 
-        // A streamed part cannot be sent twice, so it is tried once.
-        let uploadID = try await direct.createMultipartUpload("streamed")
-        do {
-            _ = try await client.uploadPart(
-                "streamed", uploadID: uploadID, partNumber: 1,
-                body: ChunkedBody(buffer: ByteBuffer(repeating: 7, count: 200_000), chunk: 8192), length: 200_000)
-            XCTFail("a streamed part through a dropping proxy succeeded")
-        } catch let error as S3Error {
-            XCTAssertEqual(error.code, "ConnectionFailed")
-            XCTAssertTrue(error.description.contains("after 1 attempt "), error.description)
+                // A streamed part cannot be sent twice, so it is tried once.
+                let uploadID = try await direct.createMultipartUpload("streamed")
+                do {
+                    _ = try await client.uploadPart(
+                        "streamed", uploadID: uploadID, partNumber: 1,
+                        body: ChunkedBody(buffer: ByteBuffer(repeating: 7, count: 200_000), chunk: 8192), length: 200_000)
+                    XCTFail("a streamed part through a dropping proxy succeeded")
+                } catch let error as S3Error {
+                    XCTAssertEqual(error.code, "ConnectionFailed")
+                    XCTAssertTrue(error.description.contains("after 1 attempt "), error.description)
+                }
+                XCTAssertEqual(proxy.connections, 4)
+                try await direct.abortMultipartUpload("streamed", uploadID: uploadID)
+            }
         }
-        XCTAssertEqual(proxy.connections, 4)
-        try await direct.abortMultipartUpload("streamed", uploadID: uploadID)
-        try await client.shutdown()
-        try await direct.shutdown()
-        try await proxy.stop()
     }
 }
 
