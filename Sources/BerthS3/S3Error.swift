@@ -26,7 +26,7 @@ public struct S3Error: Error, CustomStringConvertible, Sendable {
     public var isPreconditionFailed: Bool { code == "PreconditionFailed" || status == 412 }
     /// Worth another attempt: throttling and server-side failures.
     public var isRetryable: Bool {
-        code == "SlowDown" || code == "InternalError" || code == "RequestTimeout" || status >= 500
+        code == "SlowDown" || code == "InternalError" || code == "RequestTimeout" || (status >= 500 && status != 501)
     }
 
     public var description: String {

@@ -37,6 +37,31 @@ final class S3ClientRetryTests: XCTestCase {
         }
     }
 
+    func testSlowDownIsRetriedThenReported() async throws {
+        try await MotoServer.withClient { direct in
+            try await direct.putObject("throttled", body: ByteBuffer(string: "eventually"))
+            let proxy = try await DroppingProxy.start(upstreamPort: try MotoServer.get().port, dropFirst: 2, slowDown: true)
+            try await withProxiedClient(direct, proxy, maxAttempts: 3) { client in
+                let read = try await collect(client, "throttled")
+                XCTAssertEqual(read, ByteBuffer(string: "eventually"))
+                XCTAssertEqual(proxy.connections, 3, "two throttled attempts, then one that got through")
+            }
+            let always = try await DroppingProxy.start(upstreamPort: try MotoServer.get().port, dropFirst: .max, slowDown: true)
+            try await withProxiedClient(direct, always, maxAttempts: 3) { client in
+                do {
+                    try await client.deleteObject("throttled")
+                    XCTFail("a DELETE answered SlowDown every time succeeded")
+                } catch let error as S3Error {
+                    XCTAssertEqual(error.code, "SlowDown")
+                    XCTAssertEqual(error.status, 503)
+                    XCTAssertEqual(error.requestID, "PROXY503")
+                    XCTAssertTrue(error.description.contains("throttling"), error.description)
+                }
+                XCTAssertEqual(always.connections, 3)
+            }
+        }
+    }
+
     func testAttemptsAreBoundedWhenEveryConnectionDrops() async throws {
         try await MotoServer.withClient { direct in
             let proxy = try await DroppingProxy.start(upstreamPort: try MotoServer.get().port, dropFirst: .max)
@@ -69,8 +94,9 @@ final class S3ClientRetryTests: XCTestCase {
     }
 }
 
-/// A loopback TCP proxy to another local port that closes its first `dropFirst` connections as soon
-/// as request bytes arrive, and forwards the others both ways.
+/// A loopback TCP proxy to another local port that fails its first `dropFirst` connections as soon
+/// as request bytes arrive — closing them, or with `slowDown` answering 503 SlowDown as S3 does when
+/// it throttles — and forwards the others both ways.
 final class DroppingProxy: Sendable {
     let channel: any Channel
     let port: Int
@@ -84,13 +110,14 @@ final class DroppingProxy: Sendable {
         counter = Mutex(0)
     }
 
-    static func start(upstreamPort: Int, dropFirst: Int) async throws -> DroppingProxy {
+    static func start(upstreamPort: Int, dropFirst: Int, slowDown: Bool = false) async throws -> DroppingProxy {
         let box = Mutex<DroppingProxy?>(nil)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { child in
                 let number = box.withLock { $0?.counter.withLock { count in count += 1; return count } } ?? 1
-                let handler = ProxyHandler(drop: number <= dropFirst, upstreamPort: upstreamPort)
+                let handler = ProxyHandler(
+                    failure: number > dropFirst ? nil : slowDown ? .slowDown : .drop, upstreamPort: upstreamPort)
                 return child.pipeline.addHandler(handler)
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -107,18 +134,26 @@ final class DroppingProxy: Sendable {
 /// One client connection of the proxy; all state is touched on its event loop only.
 private final class ProxyHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    let drop: Bool
+    enum Failure { case drop, slowDown }
+    let failure: Failure?
     let upstreamPort: Int
     var upstream: (any Channel)?
     var pending: [ByteBuffer] = []
 
-    init(drop: Bool, upstreamPort: Int) {
-        self.drop = drop
+    init(failure: Failure?, upstreamPort: Int) {
+        self.failure = failure
         self.upstreamPort = upstreamPort
     }
 
+    static let slowDownAnswer: ByteBuffer = {
+        let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>PROXY503</RequestId></Error>"
+        return ByteBuffer(
+            string: "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\n"
+                + "Connection: close\r\n\r\n" + body)
+    }()
+
     func channelActive(context: ChannelHandlerContext) {
-        guard !drop else { return }
+        guard failure == nil else { return }
         let downstream = context.channel
         ClientBootstrap(group: context.eventLoop)
             .channelInitializer { $0.pipeline.addHandler(ForwardHandler(peer: downstream)) }
@@ -142,9 +177,12 @@ private final class ProxyHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        if drop {
+        if failure == .drop {
             // The request has begun to arrive: cut it off.
             context.close(promise: nil)
+        } else if failure == .slowDown {
+            let channel = context.channel
+            context.writeAndFlush(NIOAny(Self.slowDownAnswer)).whenComplete { _ in channel.close(promise: nil) }
         } else if let upstream {
             upstream.writeAndFlush(buffer, promise: nil)
         } else {
