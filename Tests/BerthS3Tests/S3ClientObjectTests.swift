@@ -144,6 +144,24 @@ final class S3ClientObjectTests: XCTestCase {
                     XCTAssertTrue(error.description.contains("Check storage.s3.secretkey"), error.description)
                 }
             }
+            var unknownKey = try MotoServer.get().configuration(bucket: client.configuration.bucket)
+            unknownKey.credentials.accessKey = "AKIANOSUCHKEY0000000"
+            try await S3Client.withClient(configuration: unknownKey) { stranger in
+                do {
+                    _ = try await stranger.headObject("x")
+                    XCTFail("a request with an unknown access key succeeded")
+                } catch let error as S3Error {
+                    XCTAssertEqual(error.status, 403)
+                    XCTAssertEqual(error.operation, "HeadObject")
+                }
+                do {
+                    _ = try await stranger.listObjectsV2()
+                    XCTFail("a listing with an unknown access key succeeded")
+                } catch let error as S3Error {
+                    XCTAssertEqual(error.code, "InvalidAccessKeyId")
+                    XCTAssertTrue(error.description.contains("Check storage.s3.accesskey"), error.description)
+                }
+            }
         }
     }
 
