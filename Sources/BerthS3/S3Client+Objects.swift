@@ -21,7 +21,9 @@ extension S3Client {
 
     /// Streams the object at `key` (or `range` of it) to `consumer` in chunks of at most 1 MiB, as they
     /// arrive, and returns what S3 said about the object (`size` is the object's whole size).
-    /// A missing key throws `NoSuchKey`; a range past the end `InvalidRange`.
+    /// A missing key throws `NoSuchKey`; a range past the end `InvalidRange`. The request is retried
+    /// until the answer starts; a connection lost in the middle of the body throws, after `consumer`
+    /// has seen a prefix, and the caller resumes with a range from there.
     @discardableResult
     public func getObject(
         _ key: String, range: S3ByteRange? = nil, consumer: (ByteBuffer) async throws -> Void

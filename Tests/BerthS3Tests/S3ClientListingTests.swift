@@ -30,6 +30,8 @@ final class S3ClientListingTests: XCTestCase {
                 XCTAssertLessThanOrEqual(page.objects.count, 10)
                 listed += page.objects.map(\.key)
                 XCTAssertTrue(page.objects.allSatisfy { $0.size == Int64($0.key.utf8.count) })
+                XCTAssertTrue(page.objects.allSatisfy { abs($0.lastModified?.timeIntervalSinceNow ?? 1e9) < 300 })
+                XCTAssertTrue(page.objects.allSatisfy { $0.eTag.count == 32 }, "MD5 ETags, unquoted")
             }
             XCTAssertEqual(pages, 6)
             XCTAssertEqual(listed, keys, "every key once, in order, relative to the root directory")
