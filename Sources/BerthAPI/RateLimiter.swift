@@ -45,7 +45,8 @@ public final class RateLimiter: Sendable {
             return nil
         }
         guard let wait else { return }
-        let seconds = max(1, Int(wait.rounded(.up)))
+        // A tiny configured rate makes the wait huge: cap it so the conversion to Int cannot trap.
+        let seconds = wait < 1e9 ? max(1, Int(wait.rounded(.up))) : 1_000_000_000
         throw RegistryError(.tooManyRequests,
                             "too many requests from this client (limit \(describeLimit)); retry after \(seconds) s",
                             headers: ["Retry-After": String(seconds)])

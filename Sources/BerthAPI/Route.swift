@@ -1,7 +1,7 @@
 /// The one parser for `/v2/...` paths. Repository names may contain `blobs`, `manifests`,
 /// `tags` or `uploads` as components, so the path is matched from its right end, where the
 /// endpoint's fixed words are, and everything to their left is the name.
-enum Route: Equatable, Sendable {
+package enum Route: Equatable, Sendable {
     case base
     case catalog
     case tags(name: String)
@@ -13,7 +13,7 @@ enum Route: Equatable, Sendable {
     /// `/admin/api/<endpoint>`: Berth's own admin API (AdminRoutes.swift).
     case admin(AdminEndpoint)
 
-    enum AdminEndpoint: String, Sendable {
+    package enum AdminEndpoint: String, Sendable {
         /// Garbage collection: the last run (GET), a run now (POST).
         case gc
         /// Storage usage per repository.
@@ -22,43 +22,48 @@ enum Route: Equatable, Sendable {
         case scrub
     }
 
-    /// nil when the path is not an API endpoint.
-    init?(path: String) {
-        if path.hasPrefix("/admin/api/") {
-            guard let endpoint = AdminEndpoint(rawValue: String(path.dropFirst(11))) else { return nil }
+    /// nil when the path is not an API endpoint. The path is read as bytes, not Characters: a
+    /// combining mark after a '/' must not hide the separator (Swift would join the two).
+    package init?(path: String) {
+        let bytes = Array(path.utf8)
+        func text(_ s: ArraySlice<UInt8>) -> String { String(decoding: s, as: UTF8.self) }
+        if bytes.starts(with: "/admin/api/".utf8) {
+            guard let endpoint = AdminEndpoint(rawValue: text(bytes.dropFirst(11))) else { return nil }
             self = .admin(endpoint)
             return
         }
-        guard path == "/v2" || path.hasPrefix("/v2/") else { return nil }
-        let rest = path.dropFirst(path == "/v2" ? 3 : 4)
+        guard bytes.elementsEqual("/v2".utf8) || bytes.starts(with: "/v2/".utf8) else { return nil }
+        let rest = bytes.dropFirst(4)
         if rest.isEmpty { self = .base; return }
-        if rest == "_catalog" { self = .catalog; return }
-        let s = rest.split(separator: "/", omittingEmptySubsequences: false)
+        if rest.elementsEqual("_catalog".utf8) { self = .catalog; return }
+        let s = rest.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         let n = s.count
+        func isWord(_ i: Int, _ word: String) -> Bool { s[i].elementsEqual(word.utf8) }
+        func last() -> String { text(s[n - 1]) }
+        // Everything left of the last k components: one contiguous part of the path.
         func name(dropping k: Int) -> String? {
-            guard n > k else { return nil }
-            let joined = s[0..<(n - k)].joined(separator: "/")
-            return joined.isEmpty ? nil : joined
+            guard n > k, s[n - k - 1].endIndex > rest.startIndex else { return nil }
+            return text(rest[rest.startIndex..<s[n - k - 1].endIndex])
         }
-        if n >= 3, s[n - 2] == "tags", s[n - 1] == "list", let name = name(dropping: 2) {
+        if n >= 3, isWord(n - 2, "tags"), isWord(n - 1, "list"), let name = name(dropping: 2) {
             self = .tags(name: name)
-        } else if n >= 4, s[n - 3] == "blobs", s[n - 2] == "uploads", let name = name(dropping: 3) {
-            self = s[n - 1].isEmpty ? .uploads(name: name) : .upload(name: name, id: String(s[n - 1]))
-        } else if n >= 3, s[n - 2] == "blobs", s[n - 1] == "uploads", let name = name(dropping: 2) {
+        } else if n >= 4, isWord(n - 3, "blobs"), isWord(n - 2, "uploads"), let name = name(dropping: 3) {
+            self = s[n - 1].isEmpty ? .uploads(name: name) : .upload(name: name, id: last())
+        } else if n >= 3, isWord(n - 2, "blobs"), isWord(n - 1, "uploads"), let name = name(dropping: 2) {
             self = .uploads(name: name)
-        } else if n >= 3, s[n - 2] == "manifests", !s[n - 1].isEmpty, let name = name(dropping: 2) {
-            self = .manifest(name: name, reference: String(s[n - 1]))
-        } else if n >= 3, s[n - 2] == "blobs", !s[n - 1].isEmpty, let name = name(dropping: 2) {
-            self = .blob(name: name, digest: String(s[n - 1]))
-        } else if n >= 3, s[n - 2] == "referrers", !s[n - 1].isEmpty, let name = name(dropping: 2) {
-            self = .referrers(name: name, digest: String(s[n - 1]))
+        } else if n >= 3, isWord(n - 2, "manifests"), !s[n - 1].isEmpty, let name = name(dropping: 2) {
+            self = .manifest(name: name, reference: last())
+        } else if n >= 3, isWord(n - 2, "blobs"), !s[n - 1].isEmpty, let name = name(dropping: 2) {
+            self = .blob(name: name, digest: last())
+        } else if n >= 3, isWord(n - 2, "referrers"), !s[n - 1].isEmpty, let name = name(dropping: 2) {
+            self = .referrers(name: name, digest: last())
         } else {
             return nil
         }
     }
 
     /// The endpoint without names or digests (bounded, for metric labels).
-    var pattern: String {
+    package var pattern: String {
         switch self {
         case .base: "/v2/"
         case .catalog: "/v2/_catalog"
@@ -73,7 +78,7 @@ enum Route: Equatable, Sendable {
     }
 
     /// The repository named in the path, if any.
-    var repository: String? {
+    package var repository: String? {
         switch self {
         case .base, .catalog, .admin: nil
         case .tags(let name), .manifest(let name, _), .blob(let name, _), .uploads(let name), .upload(let name, _),
@@ -82,7 +87,7 @@ enum Route: Equatable, Sendable {
     }
 
     /// Methods each endpoint answers (for 405 and `Allow`).
-    var allowedMethods: [String] {
+    package var allowedMethods: [String] {
         switch self {
         case .base, .catalog, .tags, .referrers: ["GET", "HEAD"]
         case .manifest: ["GET", "HEAD", "PUT", "DELETE"]

@@ -86,6 +86,9 @@ public struct ParsedManifest: Sendable, Equatable {
 
     /// Parses and validates manifest bytes received with `contentType` (the header, may be nil).
     public static func parse(_ bytes: some Collection<UInt8>, contentType: String?) throws(RegistryError) -> ParsedManifest {
+        if let problem = JSONSyntax.problem(in: bytes) {
+            throw RegistryError(.manifestInvalid, "manifest is not valid JSON: \(problem)")
+        }
         let wire: Wire
         do {
             wire = try JSONDecoder().decode(Wire.self, from: Data(bytes))

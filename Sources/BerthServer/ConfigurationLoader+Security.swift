@@ -149,8 +149,9 @@ extension ConfigurationLoader {
 
     mutating func number(_ tree: [String: Any], _ key: String) -> Double? {
         guard let v = lookup(tree, key) else { return nil }
-        guard let s = Self.scalarString(v), let d = Double(s), d >= 0 else {
-            problems.append("\(key) must be a non-negative number")
+        // The bound keeps every later conversion to Int (a burst, a Retry-After) from overflowing.
+        guard let s = Self.scalarString(v), let d = Double(s), d >= 0, d <= 1e15 else {
+            problems.append("\(key) must be a number from 0 to 1e15, not \(Self.scalarString(v) ?? "a structure")")
             return nil
         }
         return d

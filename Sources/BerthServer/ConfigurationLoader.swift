@@ -46,7 +46,9 @@ public struct ConfigurationLoader {
         var tree: [String: Any] = [:]
         if !yaml.trimmingCharacters(in: " \n\t\r").isEmpty {
             let parsed: Any?
-            do { parsed = try Yams.load(yaml: yaml) } catch {
+            do { parsed = try Self.loadYAML(yaml) } catch let error as YAMLNotUsable {
+                throw ConfigurationError(problems: ["\(source) is not usable: \(error)"])
+            } catch {
                 throw ConfigurationError(problems: ["\(source) is not valid YAML: \(error)"])
             }
             guard let dict = parsed as? [String: Any] else {
@@ -57,7 +59,13 @@ public struct ConfigurationLoader {
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("REGISTRY_") {
             let path = name.dropFirst("REGISTRY_".count).lowercased().split(separator: "_").map(String.init)
             guard !path.isEmpty else { continue }
-            let parsed = (try? Yams.load(yaml: value)) ?? value
+            let parsed: Any
+            do { parsed = try Self.loadYAML(value) ?? value } catch let error as YAMLNotUsable {
+                loader.problems.append("\(name) is not usable: \(error)")
+                continue
+            } catch {
+                parsed = value  // not YAML: the plain string
+            }
             Self.set(&tree, path, parsed)
         }
         if let addr = flags.addr { Self.set(&tree, ["http", "addr"], addr) }
@@ -71,7 +79,7 @@ public struct ConfigurationLoader {
 
     // MARK: - Key table
 
-    enum Kind {
+    package enum Kind {
         case section
         case value
         /// A mapping whose keys are free (headers, log fields).
@@ -80,7 +88,7 @@ public struct ConfigurationLoader {
         case ignored(String)
     }
 
-    static let keys: [String: Kind] = [
+    package static let keys: [String: Kind] = [
         "version": .value,
         "log": .section, "log.level": .value, "log.formatter": .value, "log.fields": .map,
         "log.accesslog": .section, "log.accesslog.disabled": .value,

@@ -1,10 +1,14 @@
 /// Durations written the way the reference registry's config writes them (Go's
 /// `time.ParseDuration`): `168h`, `10m30s`, `1.5h`, `500ms`. A bare number is seconds.
+/// Durations beyond what a `Duration` of nanoseconds in an `Int64` holds (about 292 years) are refused.
 public enum GoDuration {
     public static func parse(_ text: String) -> Duration? {
         let s = text.trimmingCharacters(in: " ")
         if s.isEmpty { return nil }
-        if let seconds = Double(s), seconds >= 0 { return .milliseconds(Int64(seconds * 1000)) }
+        if let seconds = Double(s), seconds >= 0 {
+            guard seconds * 1000 < maxNanoseconds / 1e6 else { return nil }  // also refuses inf and nan
+            return .milliseconds(Int64(seconds * 1000))
+        }
         var total = 0.0
         var rest = Substring(s)
         while !rest.isEmpty {
@@ -25,8 +29,12 @@ public enum GoDuration {
             }
             total += value * scale
         }
+        guard total * 1e9 < maxNanoseconds else { return nil }
         return .nanoseconds(Int64(total * 1e9))
     }
+
+    /// Below `Int64.max` nanoseconds, with room for the rounding of a `Double`.
+    private static let maxNanoseconds = 9.2e18
 
     public static func format(_ d: Duration) -> String {
         let (seconds, attoseconds) = d.components

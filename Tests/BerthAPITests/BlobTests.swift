@@ -150,6 +150,20 @@ final class BlobTests: XCTestCase {
         }
     }
 
+    /// Positions past Int64.max: a last one is clamped to the end, a first one is past it
+    /// (the header used to be ignored as malformed). Found by the range fuzz target.
+    func testFuzzRegressionHugeRangePositions() async throws {
+        try await Registry.run { client in
+            let data = content(100)
+            let digest = try await client.pushBlob("r", data)
+            let clamped = try await client.send(.get, "/v2/r/blobs/\(digest)", headers: [.range: "bytes=90-99999999999999999999"])
+            XCTAssertEqual(clamped.status, .partialContent)
+            XCTAssertEqual(clamped.headers[.contentRange], "bytes 90-99/100")
+            let past = try await client.send(.get, "/v2/r/blobs/\(digest)", headers: [.range: "bytes=99999999999999999999-"])
+            assertError(past, .rangeNotSatisfiable, "RANGE_INVALID")
+        }
+    }
+
     func testMalformedRangeIsIgnored() async throws {
         try await Registry.run { client in
             let data = content(20)

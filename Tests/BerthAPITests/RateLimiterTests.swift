@@ -31,3 +31,16 @@ final class RateLimiterTests: XCTestCase {
         try limiter.admit(client: "a", bytes: 0, now: start + .seconds(15))
     }
 }
+
+extension RateLimiterTests {
+    /// A tiny configured rate made the wait about 1e300 s, and `Int(wait)` trapped on the 429.
+    /// Found by the config fuzz target, which uses the rate limits of every configuration that loads.
+    func testFuzzRegressionTinyRateCapsRetryAfter() {
+        let limiter = RateLimiter(requestsPerSecond: 1e-300, burst: 1, bytesPerSecond: 0)
+        let now = ContinuousClock.now
+        XCTAssertNoThrow(try limiter.admit(client: "a", bytes: 0, now: now))
+        XCTAssertThrowsError(try limiter.admit(client: "a", bytes: 0, now: now)) { error in
+            XCTAssertEqual((error as? RegistryError)?.headers["Retry-After"], "1000000000")
+        }
+    }
+}

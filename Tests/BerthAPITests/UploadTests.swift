@@ -385,6 +385,20 @@ final class UploadTests: XCTestCase {
             XCTAssertEqual(put.status, .created)
         }
     }
+
+    /// The chunk length `end - start + 1` of this Content-Range overflowed an Int64 and trapped
+    /// the whole server (any client with an upload session could stop it). Found by the
+    /// content-range fuzz target.
+    func testFuzzRegressionContentRangeWhoseLengthOverflowsIsRangeInvalid() async throws {
+        try await Registry.run { client in
+            let data = content(10)
+            let location = try await client.startUpload("overflow")
+            let r = try await client.send(.patch, location, headers: [.contentRange: "0-9223372036854775807"], body: data)
+            assertError(r, .rangeNotSatisfiable, "RANGE_INVALID")
+            let ok = try await client.send(.patch, location, headers: [.contentRange: "0-9"], body: data)
+            XCTAssertEqual(ok.status, .accepted)
+        }
+    }
 }
 
 final class UploadStateRequiredTests: XCTestCase {

@@ -159,7 +159,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             .contains { $0.contains("choose one of") })
         XCTAssertTrue(problems("auth:\n  token: { realm: r, service: s, issuer: i }\n").contains { $0.contains("rootcertbundle or jwks") })
         XCTAssertTrue(problems("http:\n  tls: { certificate: /c, key: /k, minimumtls: tls1.0 }\n").contains { $0.contains("insecure") })
-        XCTAssertTrue(problems("http:\n  ratelimit: { requestspersecond: -1 }\n").contains { $0.contains("non-negative") })
+        XCTAssertTrue(problems("http:\n  ratelimit: { requestspersecond: -1 }\n").contains { $0.contains("must be a number from 0 to 1e15, not -1") })
     }
 
     func testInvalidValuesAreErrors() {
