@@ -144,6 +144,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Fuzz targets for the parsers (route, digest, names, ranges, manifests, configuration) and
+        // the mutation engine that runs them in the tests; `berth-fuzz` gives them to libFuzzer (scripts/fuzz).
+        .target(name: "BerthFuzzing", dependencies: ["BerthCore", "BerthAPI", "BerthServer"]),
+        .executableTarget(name: "berth-fuzz", dependencies: ["BerthFuzzing"]),
+        .testTarget(name: "BerthFuzzTests", dependencies: ["BerthFuzzing"]),
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
         .testTarget(
             name: "BerthAuthTests",
