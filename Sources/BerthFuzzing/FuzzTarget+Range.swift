@@ -61,11 +61,11 @@ extension FuzzTarget {
 /// A second reading of the headers: regular expressions for the syntax, decimal strings
 /// compared by length and then lexically for the values (no integer parsing that could overflow).
 enum RangeOracle {
-    nonisolated(unsafe) static let rangeHeader = #/[ \t]*[bB][yY][tT][eE][sS]=[ \t]*(?<first>[0-9]*)[ \t]*-[ \t]*(?<last>[0-9]*)[ \t]*/#
-    nonisolated(unsafe) static let contentRangeHeader = #/[ \t]*(?:[bB][yY][tT][eE][sS][ =])?(?<start>[0-9]+)-(?<end>[0-9]+)(?:\/(?s:.*))?/#
+    nonisolated(unsafe) static let rangeHeader = #/[ \t]*[bB][yY][tT][eE][sS]=[ \t]*(?<first>[0-9]*)[ \t]*-[ \t]*(?<last>[0-9]*)[ \t]*/#.matchingSemantics(.unicodeScalar)
+    nonisolated(unsafe) static let contentRangeHeader = #/[ \t]*(?:[bB][yY][tT][eE][sS][ =])?(?<start>[0-9]+)-(?<end>[0-9]+)(?:\/(?s:.*))?/#.matchingSemantics(.unicodeScalar)
 
     static func resolve(_ header: String?, size: Int64) -> ByteRange.Outcome {
-        guard let header, let m = try? rangeHeader.matchingSemantics(.unicodeScalar).wholeMatch(in: header) else { return .whole }
+        guard let header, let m = try? rangeHeader.wholeMatch(in: header) else { return .whole }
         let first = String(m.first), last = String(m.last)
         if first.isEmpty {
             guard !last.isEmpty else { return .whole }
@@ -84,7 +84,7 @@ enum RangeOracle {
         // Trailing space and tab are part of the total's text or trimmed: either way not the end's.
         var text = Substring(header)
         while let l = text.last, l == " " || l == "\t" { text = text.dropLast() }
-        guard let m = try? contentRangeHeader.matchingSemantics(.unicodeScalar).wholeMatch(in: text),
+        guard let m = try? contentRangeHeader.wholeMatch(in: text),
               let start = Int64(m.start), let end = Int64(m.end), end >= start, end != .max else { return nil }
         return (start, end)
     }

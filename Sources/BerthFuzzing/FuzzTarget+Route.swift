@@ -44,16 +44,15 @@ extension FuzzTarget {
 /// The spec's endpoint patterns as regular expressions over the whole path: the name is
 /// everything before the endpoint's fixed words, the last component never holds a '/'.
 enum RouteOracle {
-    nonisolated(unsafe) static let tags = #/(?s)\/v2\/(?<name>.+)\/tags\/list/#
-    nonisolated(unsafe) static let uploads = #/(?s)\/v2\/(?<name>.+)\/blobs\/uploads\/?/#
-    nonisolated(unsafe) static let upload = #/(?s)\/v2\/(?<name>.+)\/blobs\/uploads\/(?<id>[^\/]+)/#
-    nonisolated(unsafe) static let manifest = #/(?s)\/v2\/(?<name>.+)\/manifests\/(?<last>[^\/]+)/#
-    nonisolated(unsafe) static let blob = #/(?s)\/v2\/(?<name>.+)\/blobs\/(?<last>[^\/]+)/#
-    nonisolated(unsafe) static let referrers = #/(?s)\/v2\/(?<name>.+)\/referrers\/(?<last>[^\/]+)/#
+    // Unicode-scalar semantics set once: each call of matchingSemantics makes a regex compiled anew.
+    nonisolated(unsafe) static let tags = #/(?s)\/v2\/(?<name>.+)\/tags\/list/#.matchingSemantics(.unicodeScalar)
+    nonisolated(unsafe) static let uploads = #/(?s)\/v2\/(?<name>.+)\/blobs\/uploads\/?/#.matchingSemantics(.unicodeScalar)
+    nonisolated(unsafe) static let upload = #/(?s)\/v2\/(?<name>.+)\/blobs\/uploads\/(?<id>[^\/]+)/#.matchingSemantics(.unicodeScalar)
+    nonisolated(unsafe) static let manifest = #/(?s)\/v2\/(?<name>.+)\/manifests\/(?<last>[^\/]+)/#.matchingSemantics(.unicodeScalar)
+    nonisolated(unsafe) static let blob = #/(?s)\/v2\/(?<name>.+)\/blobs\/(?<last>[^\/]+)/#.matchingSemantics(.unicodeScalar)
+    nonisolated(unsafe) static let referrers = #/(?s)\/v2\/(?<name>.+)\/referrers\/(?<last>[^\/]+)/#.matchingSemantics(.unicodeScalar)
 
     static func route(_ path: String) -> Route? {
-        // Unicode scalars, not characters: a path is bytes, and "/\u{301}" must not become one unit.
-        let path = path.unicodeScalars.map(String.init).joined()
         switch path {
         case "/v2", "/v2/": return .base
         case "/v2/_catalog": return .catalog
@@ -62,7 +61,7 @@ enum RouteOracle {
         default: break
         }
         func whole<Output>(_ regex: Regex<Output>) -> Regex<Output>.Match? {
-            try? regex.matchingSemantics(.unicodeScalar).wholeMatch(in: path)
+            try? regex.wholeMatch(in: path)
         }
         if let m = whole(tags) { return .tags(name: String(m.name)) }
         if let m = whole(uploads) { return .uploads(name: String(m.name)) }
