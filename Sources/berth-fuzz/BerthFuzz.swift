@@ -1,5 +1,5 @@
 /// berth-fuzz: the fuzz targets of BerthFuzzing as libFuzzer entry points. `scripts/fuzz` builds
-/// it with `-sanitize=fuzzer -D BERTH_LIBFUZZER` (libFuzzer then supplies `main`) and chooses the
+/// it with `-sanitize=fuzzer -D BERTH_LIBFUZZER` (then `berth_fuzz_main` starts libFuzzer) and chooses the
 /// target with BERTH_FUZZ_TARGET. Built plainly, it replays inputs instead:
 /// `berth-fuzz TARGET FILE...` runs each file through the target and reports what failed.
 import BerthFuzzing
@@ -22,6 +22,21 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         fatalError("fuzz \(selected.name): \(error)\ninput: \(FuzzTarget.literal(input))")
     }
     return 0
+}
+
+/// libFuzzer's driver (in the fuzzer runtime -sanitize=fuzzer links), declared by hand: a C
+/// function with C arguments, called from Swift.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+               _ test: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+/// SwiftPM links every executable with `main` defined as `<module>_main`, so libFuzzer's own
+/// `main` is never used: this one starts its driver.
+@_cdecl("berth_fuzz_main")
+public func berthFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return runDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) }
 }
 #else
 @main
