@@ -19,7 +19,7 @@ extension FuzzTarget {
             let parts = text.components(separatedBy: "\n#env\n")
             var environment: [String: String] = [:]
             for line in parts.dropFirst().joined(separator: "\n").split(separator: "\n") {
-                let pair = line.split(separator: "=", maxSplits: 1)
+                let pair = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 environment[String(pair[0])] = pair.count > 1 ? String(pair[1]) : ""
             }
             let loaded: ConfigurationLoader.Loaded
