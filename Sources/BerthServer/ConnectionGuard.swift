@@ -236,15 +236,9 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
             context.close(promise: nil)
             return
         }
-        // Nothing is being answered: say why before closing, as the spec's JSON error.
-        let body = RegistryError(.unsupported, "request head not received within the server's time limit; send the whole request at once").jsonBody
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(body.count))
-        headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .requestTimeout, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        // Nothing is being answered: say why before closing.
+        answerAndClose(context, .requestTimeout,
+                       RegistryError(.unsupported, "request head not received within the server's time limit; send the whole request at once"))
     }
 }
 

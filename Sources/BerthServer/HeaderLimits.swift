@@ -70,13 +70,20 @@ final class RequestHeadErrorHandler: ChannelDuplexHandler, RemovableChannelHandl
             ? (.requestHeaderFieldsTooLarge, RegistryError(
                 .denied, "request headers exceed \(HeaderLimits.maxHeadBytes) bytes or \(HeaderLimits.maxFieldCount) fields"))
             : (.badRequest, RegistryError(.unsupported, "malformed HTTP request: \(parserError)"))
-        let body = error.jsonBody
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(body.count))
-        headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        answerAndClose(context, status, error)
     }
+}
+
+/// Answers from below the application, where no route runs (a head the codec refused, a head that
+/// never arrived): `error` as the spec's JSON error with `status`, then the connection closes.
+/// `context` must belong to a handler whose outbound parts are `HTTPServerResponsePart`.
+func answerAndClose(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ error: RegistryError) {
+    let body = error.jsonBody
+    var headers = HTTPHeaders()
+    headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+    headers.add(name: "Content-Length", value: String(body.count))
+    headers.add(name: "Connection", value: "close")
+    context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+    context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+    context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
 }

@@ -3,45 +3,24 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// Plain HTTP to a `berth serve` process for the crash and disk-full tests: its own session (more
-/// connections per host than the shared one), transport failures as `Unreachable` (the server was
-/// killed), and `curl` for bodies that must arrive slowly.
+/// Plain HTTP to a `berth serve` process for the crash and disk-full tests: the shared `HTTP`
+/// helper with transport failures as `Unreachable` (the server was killed), and `curl` for bodies
+/// that must arrive slowly.
 struct RegistryHTTPClient: Sendable {
     var base: URL
 
     /// A failure to reach the registry at all (it was killed): the operation is in flight.
     struct Unreachable: Error {}
 
-    static let session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = 16
-        configuration.timeoutIntervalForRequest = 60
-        configuration.urlCache = nil
-        return URLSession(configuration: configuration)
-    }()
-
     func url(_ pathAndQuery: String) -> URL { URL(string: base.absoluteString + pathAndQuery)! }
 
+    /// `HTTP.request` against `base`, with any transport failure as `Unreachable`.
     func request(_ method: String, _ pathAndQuery: String, headers: [String: String] = [:], body: Data? = nil) async throws -> HTTP.Response {
-        var request = URLRequest(url: url(pathAndQuery))
-        request.httpMethod = method
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        if let body {
-            request.httpBody = body
-            request.setValue(String(body.count), forHTTPHeaderField: "Content-Length")
-        }
-        let data: Data, response: URLResponse
         do {
-            (data, response) = try await Self.session.data(for: request)
+            return try await HTTP.request(method, url(pathAndQuery), headers: headers, body: body, timeout: 60)
         } catch {
             throw Unreachable()
         }
-        guard let http = response as? HTTPURLResponse else { throw Unreachable() }
-        var fields: [String: String] = [:]
-        for (key, value) in http.allHeaderFields {
-            if let key = key as? String, let value = value as? String { fields[key] = value }
-        }
-        return HTTP.Response(status: http.statusCode, headers: fields, body: data)
     }
 
     /// `PATCH` with curl, sending `body` at about `bytesPerSecond`: slow enough that a kill
