@@ -145,7 +145,7 @@ public struct FilesystemDriver: StorageDriver {
                 close(fd)
                 fd = -1
                 if replacing {
-                    try Self.renameCreatingParent(tmp, file, path: path)
+                    try Self.renameCreatingParent(tmp, file, path: path, staging: tmpDir)
                     return true
                 }
                 defer { unlink(tmp) }
@@ -185,13 +185,47 @@ public struct FilesystemDriver: StorageDriver {
     /// directory (a tag deleted while it is pushed again, an emptied repository directory removed)
     /// can remove it again between the two steps: the rename is then retried, so the later
     /// operation wins instead of failing.
-    static func renameCreatingParent(_ from: String, _ to: String, path: String) throws {
+    ///
+    /// Directories that do not exist yet appear together with the file: they are built in the
+    /// temporary directory `staging`, the file is renamed into them there, and the topmost new one
+    /// is renamed into place. A crash midway therefore never leaves an empty directory behind (a
+    /// tag directory without its link, which tag lists would show and no pull could resolve).
+    static func renameCreatingParent(_ from: String, _ to: String, path: String, staging: String) throws {
+        if rename(from, to) == 0 { return }
+        guard errno == ENOENT else { throw ioError("rename", path) }
+        if placeWithNewDirectories(from, to, staging: staging) { return }
         for attempt in 1...parentRaceAttempts {
             if rename(from, to) == 0 { return }
             guard errno == ENOENT, attempt < parentRaceAttempts else { break }
             try? makeDirectories(parent(of: to))
         }
         throw ioError("rename", path)
+    }
+
+    /// Moves `from` to `to` together with the directories `to` still lacks (see
+    /// `renameCreatingParent`); false, with `from` left where it was, when that is not possible
+    /// (the directories appeared meanwhile, or the staging directory cannot be made).
+    static func placeWithNewDirectories(_ from: String, _ to: String, staging: String) -> Bool {
+        // The deepest existing ancestor, and the missing directories below it.
+        var existing = parent(of: to)
+        var missing: [String] = []
+        while fileStatus(path: existing) == nil {
+            guard let slash = existing.lastIndex(of: "/"), slash > existing.startIndex else { return false }
+            missing.insert(String(existing[existing.index(after: slash)...]), at: 0)
+            existing = String(existing[..<slash])
+        }
+        guard let top = missing.first else { return false }
+        let box = staging + "/" + UUID().uuidString
+        let staged = ([box] + missing).joined(separator: "/")
+        guard (try? makeDirectories(staged)) != nil else { return false }
+        defer { try? FileManager.default.removeItem(atPath: box) }
+        let file = staged + "/" + String(to[to.index(after: to.lastIndex(of: "/")!)...])
+        guard rename(from, file) == 0 else { return false }
+        // Fails when the directory appeared meanwhile and holds something (rename replaces only an
+        // empty one): then the file goes back for the ordinary way.
+        if rename(box + "/" + top, existing + "/" + top) == 0 { return true }
+        _ = rename(file, from)
+        return false
     }
 
     static func parent(of file: String) -> String {
@@ -271,13 +305,14 @@ public struct FilesystemDriver: StorageDriver {
     public func move(from source: String, to destination: String) async throws {
         let from = try full(source)
         let to = try full(destination)
+        let tmpDir = try full(StoragePath.temporaryDirectory.path)
         try await blocking {
             let fd = open(from, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw Self.ioError("open", source) }
             let synced = fsync(fd)
             close(fd)
             guard synced == 0 else { throw Self.ioError("fsync", source) }
-            try Self.renameCreatingParent(from, to, path: destination)
+            try Self.renameCreatingParent(from, to, path: destination, staging: tmpDir)
         }
     }
 

@@ -230,6 +230,28 @@ final class FilesystemDriverDeleteTests: XCTestCase {
 }
 
 final class FilesystemDriverRaceTests: XCTestCase {
+    /// New directories appear only with their file, built in berth/tmp and moved in at once (so a
+    /// crash never leaves an empty tag directory): nothing stays in berth/tmp, and a write next to
+    /// existing content joins it.
+    func testNewDirectoriesAppearWithTheirFile() async throws {
+        let root = try makeTemporaryDirectory(self)
+        let driver = FilesystemDriver(root: root)
+        try await driver.prepare()
+        try await driver.putContent("/repo/_manifests/tags/v1/current/link", string: "one")
+        try await driver.putContent("/repo/_manifests/tags/v2/current/link", string: "two")
+        try await driver.putContent("/repo/_manifests/tags/v1/index/sha256/abc/link", string: "one")
+        let w = try await driver.writer("/repo/_uploads/u1/data", append: false)
+        try await w.write(ByteBuffer(string: "blob"))
+        try await w.close()
+        try await driver.move(from: "/repo/_uploads/u1/data", to: "/blobs/sha256/ab/abcd/data")
+        let v1 = try await driver.getString("/repo/_manifests/tags/v1/current/link")
+        let v2 = try await driver.getString("/repo/_manifests/tags/v2/current/link")
+        let index = try await driver.getString("/repo/_manifests/tags/v1/index/sha256/abc/link")
+        let blob = try await driver.getString("/blobs/sha256/ab/abcd/data")
+        XCTAssertEqual([v1, v2, index, blob], ["one", "two", "one", "blob"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/berth/tmp"), [])
+    }
+
     /// A write racing a delete of the directory it goes into (a tag pushed while it is deleted)
     /// succeeds or is deleted after, but never fails because its directory vanished midway.
     func testWritesRacingDeletesOfTheirDirectorySucceed() async throws {

@@ -156,6 +156,28 @@ final class GarbageCollectorSafetyTests: XCTestCase {
         XCTAssertEqual(again, 0, "nothing left to recover")
     }
 
+    /// A run that crashed while deleting had removed an untagged manifest's link and already
+    /// deleted its config for good: the manifest stays collected rather than coming back without
+    /// its config; a manifest whose content is all there comes back.
+    func testAManifestMissingContentTheCrashedRunDeletedStaysCollected() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let disk = Disk(root: root)
+        let broken = try await storage.pushImage(in: app, layers: [randomBytes(300)])
+        let whole = try await storage.pushImage(in: app, layers: [randomBytes(400)])
+        for image in [broken, whole] {
+            try FileManager.default.removeItem(atPath: root + Disk.v2 + "/repositories/team/app/_manifests/revisions/sha256/" + image.digest.hex)
+        }
+        try FileManager.default.removeItem(atPath: root + StoragePath.blobData(broken.blobs[0].digest).path)  // its config
+        let journal = root + "/berth/gc/set-aside"
+        try FileManager.default.createDirectory(atPath: journal, withIntermediateDirectories: true)
+        try "manifest \(broken.digest)\nmanifest \(whole.digest)\n".write(toFile: journal + "/team~app", atomically: true, encoding: .utf8)
+
+        let putBack = try await storage.recoverInterruptedCollection(owner: "test start-up")
+        XCTAssertEqual(putBack, 1)
+        XCTAssertTrue(disk.manifestLinked(whole.digest, in: "team/app"))
+        XCTAssertFalse(disk.manifestLinked(broken.digest, in: "team/app"), "restored without its config")
+    }
+
     func testALiveLockRefusesAndAStaleOneIsTakenOver() async throws {
         let (storage, root) = try await makeStorage(self)
         let disk = Disk(root: root)

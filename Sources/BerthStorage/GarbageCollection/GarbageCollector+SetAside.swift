@@ -59,7 +59,8 @@ extension RegistryStorage {
 
     /// Puts back what a collection that stopped midway had set aside: blobs from the quarantine
     /// first (a manifest's referrers entry is rewritten from its content), then the journalled
-    /// links whose content still exists (content already deleted was a final decision). The next
+    /// links whose content, and for a manifest all it references, still exists (content already
+    /// deleted was a final decision). The next
     /// collection decides afresh. Returns how many items were put back.
     func recoverInterruptedCollection() async throws -> Int {
         var count = 0
@@ -82,12 +83,27 @@ extension RegistryStorage {
                 guard parts.count == 2, let digest = try? Digest(parsing: String(parts[1])),
                       try await driver.exists(StoragePath.blobData(digest).path) else { continue }
                 let removal = GCReport.Removal(kind: String(parts[0]), repository: repository.value, digest: digest.description)
+                if removal.kind != "layer-link", try await !referencesAreStored(digest) { continue }
                 try await restoreLink(removal, digest: digest, in: repository)
                 count += 1
             }
             try await driver.delete(journal)
         }
         return count
+    }
+
+    /// Whether everything manifest `digest` references (config, layers, children) is still stored.
+    /// A collection stopped while deleting may have removed some of it already: that was its final
+    /// decision (nothing pinned the content), so a manifest missing part of it stays collected
+    /// instead of coming back broken.
+    private func referencesAreStored(_ digest: Digest) async throws -> Bool {
+        guard let bytes = try? await driver.getContent(StoragePath.blobData(digest).path, maxBytes: Self.maxManifestBytes),
+              let manifest = try? ParsedManifest.parse(bytes.readableBytesView, contentType: try await mediaType(of: digest, bytes: bytes))
+        else { return true }  // unreadable: restored as it was, for the next collection (or scrub) to judge
+        for reference in (manifest.config.map { [$0] } ?? []) + manifest.layers + manifest.manifests where !reference.isExternal {
+            if try await !driver.exists(StoragePath.blobData(reference.digest).path) { return false }
+        }
+        return true
     }
 
     /// Recovers an interrupted collection at start-up, unless a collection is running (it
