@@ -79,51 +79,7 @@ public enum DigestAlgorithm: String, Sendable, CaseIterable {
     }
 }
 
-/// Incremental hashing for one digest algorithm; a value type, so a partial state can be kept
-/// (for example between the chunks of an upload) simply by copying it.
-public struct DigestHasher: Sendable {
-    private enum State: Sendable {
-        case sha256(SHA256)
-        case sha512(SHA512)
-    }
-
-    private var state: State
-    public private(set) var byteCount: Int64 = 0
-    public var algorithm: DigestAlgorithm {
-        switch state {
-        case .sha256: .sha256
-        case .sha512: .sha512
-        }
-    }
-
-    public init(_ algorithm: DigestAlgorithm) {
-        switch algorithm {
-        case .sha256: state = .sha256(SHA256())
-        case .sha512: state = .sha512(SHA512())
-        }
-    }
-
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        byteCount += Int64(bytes.count)
-        switch state {
-        case .sha256(var h):
-            h.update(bufferPointer: bytes)
-            state = .sha256(h)
-        case .sha512(var h):
-            h.update(bufferPointer: bytes)
-            state = .sha512(h)
-        }
-    }
-
-    public func finalize() -> Digest {
-        let bytes: [UInt8]
-        switch state {
-        case .sha256(let h): bytes = Array(h.finalize())
-        case .sha512(let h): bytes = Array(h.finalize())
-        }
-        return Digest(algorithm: algorithm, hex: Self.hexEncode(bytes))
-    }
-
+extension DigestHasher {
     static func hexEncode(_ bytes: [UInt8]) -> String {
         let table: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
