@@ -80,10 +80,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        // S3 client for the future S3 storage driver: SigV4 signing, retries, multipart, listing, presigning.
+        // S3 storage driver and the S3 client under it: SigV4 signing, retries, multipart, listing, presigning.
         .target(
             name: "BerthS3",
             dependencies: [
+                "BerthStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -91,6 +92,11 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The checks every storage driver's tests run (filesystem, in-memory, S3).
+        .target(
+            name: "BerthStorageConformance",
+            dependencies: ["BerthCore", "BerthStorage", .product(name: "NIOCore", package: "swift-nio")]
         ),
         // Typed configuration and application assembly.
         .target(
@@ -159,7 +165,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
-        .testTarget(name: "BerthStorageTests", dependencies: ["BerthStorage", "BerthFilesystem"]),
+        .testTarget(name: "BerthStorageTests", dependencies: ["BerthStorage", "BerthFilesystem", "BerthStorageConformance"]),
         .testTarget(
             name: "BerthAPITests",
             dependencies: [
@@ -172,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "BerthS3Tests",
             dependencies: [
-                "BerthS3",
+                "BerthS3", "BerthStorageConformance",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

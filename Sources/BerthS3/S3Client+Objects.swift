@@ -7,13 +7,17 @@ import NIOHTTP1
 extension S3Client {
     /// Stores `body` at `key`, replacing what was there. With `ifNoneMatch`, only if `key` does not
     /// exist yet (`If-None-Match: *`); an existing key then fails with `PreconditionFailed`.
-    /// Returns the new object's ETag.
+    /// `metadata` becomes `x-amz-meta-NAME` headers. Returns the new object's ETag.
     @discardableResult
     public func putObject(
-        _ key: String, body: ByteBuffer, contentType: String? = nil, ifNoneMatch: Bool = false
+        _ key: String, body: ByteBuffer, contentType: String? = nil, ifNoneMatch: Bool = false,
+        metadata: [String: String] = [:]
     ) async throws -> String {
         var operation = Operation(name: "PutObject", method: .PUT, key: key, payload: .bytes(body))
         if let contentType { operation.headers.append(("Content-Type", contentType)) }
+        for (name, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            operation.headers.append(("x-amz-meta-" + name.lowercased(), value))
+        }
         if ifNoneMatch { operation.headers.append(("If-None-Match", "*")) }
         let headers = try await sendDiscardingBody(operation)
         return unquotedETag(headers.first(name: "ETag"))
@@ -25,13 +29,16 @@ extension S3Client {
     /// until the answer starts; a connection lost in the middle of the body throws, after `consumer`
     /// has seen a prefix, and the caller resumes with a range from there.
     @discardableResult
+    /// `onHead` sees what S3 said about the object before the first chunk.
     public func getObject(
-        _ key: String, range: S3ByteRange? = nil, consumer: (ByteBuffer) async throws -> Void
+        _ key: String, range: S3ByteRange? = nil, consumer: (ByteBuffer) async throws -> Void,
+        onHead: (S3ObjectInfo) async throws -> Void = { _ in }
     ) async throws -> S3ObjectInfo {
         var operation = Operation(name: "GetObject", method: .GET, key: key)
         if let range { operation.headers.append(("Range", range.headerValue)) }
         let response = try await send(operation)
         let info = objectInfo(key: key, headers: response.headers)
+        try await onHead(info)
         for try await var buffer in response.body {
             while buffer.readableBytes > Self.maximumChunk {
                 if let slice = buffer.readSlice(length: Self.maximumChunk) { try await consumer(slice) }
@@ -39,6 +46,19 @@ extension S3Client {
             try await consumer(buffer)
         }
         return info
+    }
+
+    /// The whole object at `key`, refused with `EntityTooLarge` past `maxBytes`.
+    public func getObjectBytes(_ key: String, maxBytes: Int) async throws -> ByteBuffer {
+        var content = ByteBuffer()
+        try await getObject(key) { chunk in
+            guard content.readableBytes + chunk.readableBytes <= maxBytes else {
+                throw S3Error(code: "EntityTooLarge", message: "object is larger than the \(maxBytes) bytes expected",
+                              key: key, status: 200, operation: "GetObject")
+            }
+            content.writeImmutableBuffer(chunk)
+        }
+        return content
     }
 
     /// Size, ETag and modification time of `key`, or nil when there is no such object.
@@ -59,9 +79,14 @@ extension S3Client {
         {
             size = total
         }
+        var metadata: [String: String] = [:]
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if lower.hasPrefix("x-amz-meta-") { metadata[String(lower.dropFirst(11))] = value }
+        }
         return S3ObjectInfo(
             key: key, size: size, eTag: unquotedETag(headers.first(name: "ETag")),
-            lastModified: headers.first(name: "Last-Modified").flatMap(S3Dates.parseHTTPDate))
+            lastModified: headers.first(name: "Last-Modified").flatMap(S3Dates.parseHTTPDate), metadata: metadata)
     }
 
     /// Creates the configured bucket (for set-up and tests); one these credentials own already is fine.

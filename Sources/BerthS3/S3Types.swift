@@ -8,12 +8,15 @@ public struct S3ObjectInfo: Sendable, Equatable {
     /// Entity tag without quotes (an MD5 hex for simple uploads, `<hash>-<parts>` for multipart ones).
     public var eTag: String
     public var lastModified: Date?
+    /// User metadata (`x-amz-meta-NAME` headers, names in lower case); HEAD and GET answers only.
+    public var metadata: [String: String]
 
-    public init(key: String, size: Int64, eTag: String, lastModified: Date?) {
+    public init(key: String, size: Int64, eTag: String, lastModified: Date?, metadata: [String: String] = [:]) {
         self.key = key
         self.size = size
         self.eTag = eTag
         self.lastModified = lastModified
+        self.metadata = metadata
     }
 }
 

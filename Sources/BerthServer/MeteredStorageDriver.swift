@@ -91,6 +91,14 @@ public struct MeteredStorageDriver: StorageDriver {
 
     public func localFile(_ path: String) -> String? { base.localFile(path) }
 
+    public func checkpoint(_ path: String) async throws -> [UInt8]? {
+        try await measure("checkpoint") { try await base.checkpoint(path) }
+    }
+
+    public func redirectURL(_ path: String, expiry: Int) async throws -> String? {
+        try await base.redirectURL(path, expiry: expiry)
+    }
+
     public func clearTemporaryFiles(olderThan age: TimeInterval) async throws -> Int {
         try await measure("clear_temporary_files") { try await base.clearTemporaryFiles(olderThan: age) }
     }

@@ -105,7 +105,7 @@ extension RegistryStorage {
             if let length, written != length {
                 throw RegistryError(.sizeInvalid, "chunk has \(written) bytes but its Content-Range or Content-Length announced \(length)")
             }
-            try await writer.close()
+            try await writer.close(checkpoint: state.hasher.checkpoint)
         } catch {
             try? await writer.truncate(to: offset)
             try? await writer.close()
@@ -117,15 +117,21 @@ extension RegistryStorage {
         return state.offset
     }
 
-    /// The running hash of the first `offset` bytes: from memory, or re-read from storage.
+    /// The running hash of the first `offset` bytes: from memory, from the checkpoint the driver
+    /// stored with the data (another process received the earlier chunks), or re-read from storage.
     private func hashState(_ id: String, _ repository: RepositoryName, offset: Int64,
                            algorithm: DigestAlgorithm) async throws -> UploadCoordinator.HashState {
         if let cached = uploads.hash(id), cached.offset == offset, cached.hasher.algorithm == algorithm {
             return cached
         }
+        let dataPath = StoragePath.uploadData(repository, id: id).path
+        if offset > 0, let bytes = try await driver.checkpoint(dataPath), let hasher = DigestHasher(checkpoint: bytes),
+           hasher.byteCount == offset, hasher.algorithm == algorithm {
+            return .init(offset: offset, hasher: hasher)
+        }
         var hasher = DigestHasher(algorithm)
         if offset > 0 {
-            try await driver.read(StoragePath.uploadData(repository, id: id).path, range: 0..<offset) { chunk in
+            try await driver.read(dataPath, range: 0..<offset) { chunk in
                 chunk.withUnsafeReadableBytes { hasher.update($0) }
             }
         }

@@ -87,6 +87,12 @@ public protocol StorageDriver: Sendable {
     /// left behind; younger ones may belong to a write of another process sharing the storage.
     /// Returns how many went. Drivers without temporary files do nothing.
     func clearTemporaryFiles(olderThan age: TimeInterval) async throws -> Int
+    /// The checkpoint a writer last stored with the object at `path` (``StorageWriter/close(checkpoint:)``),
+    /// or nil. Drivers that can read back what a writer stored keep none; the caller re-reads instead.
+    func checkpoint(_ path: String) async throws -> [UInt8]?
+    /// A URL a client may fetch the object from directly, valid for `expiry` seconds, when the
+    /// driver can hand one out (presigned object storage URLs); nil otherwise.
+    func redirectURL(_ path: String, expiry: Int) async throws -> String?
 }
 
 /// An object opened for reading; it is closed when the reader is released.
@@ -103,12 +109,24 @@ public protocol StorageWriter: Sendable {
     /// Discards everything after `size` bytes (to undo a failed chunk).
     func truncate(to size: Int64) async throws
     func close() async throws
+    /// Closes the writer, storing `checkpoint` atomically with the bytes written, for drivers that
+    /// cannot read back an object still being written (S3 multipart uploads): a later writer,
+    /// perhaps in another process, continues from it. The others ignore it.
+    func close(checkpoint: [UInt8]?) async throws
+}
+
+extension StorageWriter {
+    public func close(checkpoint: [UInt8]?) async throws { try await close() }
 }
 
 extension StorageDriver {
     public func localFile(_ path: String) -> String? { nil }
 
     public func clearTemporaryFiles(olderThan age: TimeInterval) async throws -> Int { 0 }
+
+    public func checkpoint(_ path: String) async throws -> [UInt8]? { nil }
+
+    public func redirectURL(_ path: String, expiry: Int) async throws -> String? { nil }
 
     /// `stat`, with "not found" as nil.
     public func statIfExists(_ path: String) async throws -> FileInfo? {
