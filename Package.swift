@@ -105,6 +105,7 @@ let package = Package(
                 "BerthCore",
                 "BerthStorage",
                 "BerthFilesystem",
+                "BerthS3",
                 "BerthAPI",
                 "BerthAuth",
                 "CBerthSystem",

@@ -39,6 +39,12 @@ struct BlobRoutes {
             return Response(status: status, headers: headers)
         }
         try await api.emit(.pull, repository: repository, digest: digest, mediaType: UploadRoutes.blobMediaType, size: size)
+        if api.settings.redirect, let url = try await api.storage.blobRedirectURL(digest) {
+            // The client fetches the content (or its Range) from object storage directly.
+            return Response(status: .temporaryRedirect, headers: [
+                .location: url, .dockerContentDigest: digest.description, .contentLength: "0",
+            ])
+        }
         let start = range?.lowerBound ?? 0
         if request.headers[ZeroCopyFiles.capabilityHeader] == ZeroCopyFiles.shared.key,
            let file = api.storage.blobLocalFile(digest),

@@ -20,9 +20,13 @@ public struct APISettings: Sendable {
     /// Trusted proxies and allow / deny ranges (`network`); nil: clients are the connections'
     /// peers and no address is refused.
     public var network: NetworkRules?
+    /// Blob GETs answer 307 to a URL the storage hands out (S3 presigned URLs), when it offers one
+    /// (`storage.redirect.disable: false`).
+    public var redirect: Bool
 
     public init(deleteEnabled: Bool = false, extraHeaders: [(String, String)] = [], readOnly: Bool = false,
-                rateLimiter: RateLimiter? = nil, network: NetworkRules? = nil) {
+                rateLimiter: RateLimiter? = nil, network: NetworkRules? = nil, redirect: Bool = false) {
+        self.redirect = redirect
         self.deleteEnabled = deleteEnabled
         self.extraHeaders = extraHeaders
         self.readOnly = readOnly

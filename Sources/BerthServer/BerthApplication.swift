@@ -25,7 +25,7 @@ public func buildApplication(
     observability.metrics?.observeConnections(connections)
     let server = try serverBuilder(tls: config.tls, limits: config.connections, stats: connections)
     // --- end TLS
-    let root = absolutePath(config.rootDirectory)
+    let root = config.storageLocation
 
     let secret: String
     if let configured = config.httpSecret {
@@ -56,7 +56,7 @@ public func buildApplication(
                                   ? RateLimiter(requestsPerSecond: limits.requestsPerSecond, burst: limits.burst,
                                                 bytesPerSecond: limits.bytesPerSecond)
                                   : nil,
-                              network: config.network),
+                              network: config.network, redirect: config.storageRedirect),
         access: access,
         tokenService: tokenService,
         observers: makeRequestObservers(config, metrics: observability.metrics, logger: logger),
@@ -68,7 +68,7 @@ public func buildApplication(
     let retention = RetentionService(storage: storage, settings: config.retention, readOnly: config.readOnly,
                                      metrics: observability.metrics, logger: logger)
     logger.info("starting Berth", metadata: [
-        "addr": "\(config.httpAddress)", "storage": "filesystem", "root": "\(root)", "delete": "\(config.deleteEnabled)",
+        "addr": "\(config.httpAddress)", "storage": "\(config.storageBackend.name)", "root": "\(root)", "delete": "\(config.deleteEnabled)",
     ])
     return Application(
         responder: HealthCheckedResponder(inner: api, readiness: observability.readiness),
@@ -139,23 +139,6 @@ private func readSetting(_ path: String, key: String) throws -> String {
     do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
         throw ConfigurationError(problems: ["\(key) \(path) cannot be read: \(error.localizedDescription)"])
     }
-}
-
-/// The storage a configuration names, checked to be usable.
-/// With `metrics`, every driver call is counted and timed (`MeteredStorageDriver`).
-public func openStorage(_ config: BerthConfiguration, metrics: BerthMetrics? = nil) async throws -> RegistryStorage {
-    let root = absolutePath(config.rootDirectory)
-    let driver = FilesystemDriver(root: root)
-    do {
-        try await driver.prepare()
-    } catch {
-        throw ConfigurationError(problems: [
-            "storage.filesystem.rootdirectory \(root) cannot be used: \(error). Create it or choose a writable directory.",
-        ])
-    }
-    let metered: any StorageDriver = metrics.map { MeteredStorageDriver(driver, metrics: $0) } ?? driver
-    return RegistryStorage(driver: metered, validation: config.manifestValidation, immutability: config.immutability,
-                           quotas: config.quotas)
 }
 
 func absolutePath(_ path: String) -> String {

@@ -38,7 +38,12 @@ public struct BerthConfiguration: Sendable, Equatable {
     /// `http.timeouts` and `http.maxconnections` (ConfigurationLoader+Connections.swift, ConnectionGuard.swift).
     public var connections = ConnectionLimits()
     public var httpHeaders: [Header] = []
+    /// `storage.filesystem.rootdirectory` (used when `storageBackend` is `.filesystem`).
     public var rootDirectory = "./data"
+    /// Which driver holds the content (ConfigurationLoader+Storage.swift).
+    public var storageBackend = StorageBackend.filesystem
+    /// Blob GETs answer 307 to a presigned URL where the driver offers one (`storage.redirect.disable: false`).
+    public var storageRedirect = true
     public var deleteEnabled = false
     public var uploadPurging = UploadPurging()
     /// `validation.manifests`: whether pushed manifests must reference only stored content.
@@ -90,8 +95,7 @@ public struct BerthConfiguration: Sendable, Equatable {
             "http.secret: \(httpSecret == nil ? "(not set: generated and kept in storage)" : "********")",
         ]
         for h in httpHeaders { lines.append("http.headers.\(h.name): \(h.value)") }
-        lines += [
-            "storage.filesystem.rootdirectory: \(rootDirectory)",
+        lines += storageDescription() + [
             "storage.delete.enabled: \(deleteEnabled)",
             "storage.maintenance.uploadpurging.enabled: \(uploadPurging.enabled)",
             "storage.maintenance.uploadpurging.age: \(GoDuration.format(uploadPurging.age))",

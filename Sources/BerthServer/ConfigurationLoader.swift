@@ -43,6 +43,7 @@ public struct ConfigurationLoader {
     public static func load(yaml: String, source: String = "config", environment: [String: String],
                             flags: Flags = .init()) throws -> Loaded {
         var loader = ConfigurationLoader()
+        loader.environment = environment
         var tree: [String: Any] = [:]
         if !yaml.trimmingCharacters(in: " \n\t\r").isEmpty {
             let parsed: Any?
@@ -122,14 +123,13 @@ public struct ConfigurationLoader {
         "storage.gc.graceperiod": .value, "storage.gc.dryrun": .value,
         "storage.scrub": .section, "storage.scrub.interval": .value, "storage.scrub.ratelimit": .value,
         "storage.cache": .ignored("Berth keeps its own bounded in-memory caches; storage.cache has no effect"),
-        "storage.redirect": .ignored("redirects apply to object storage only; the filesystem driver serves content itself"),
+        "storage.redirect": .section, "storage.redirect.disable": .value,
         "storage.tag": .ignored("storage.tag settings have no effect in Berth"),
-        "storage.s3": .unsupported("the s3 storage driver is not supported by this version of Berth yet; use storage.filesystem"),
-        "storage.azure": .unsupported("the azure storage driver is not supported; use storage.filesystem"),
-        "storage.gcs": .unsupported("the gcs storage driver is not supported; use storage.filesystem"),
-        "storage.swift": .unsupported("the swift storage driver is not supported; use storage.filesystem"),
-        "storage.oss": .unsupported("the oss storage driver is not supported; use storage.filesystem"),
-        "storage.inmemory": .unsupported("the inmemory storage driver is not supported; use storage.filesystem"),
+        "storage.azure": .unsupported("the azure storage driver is not supported; use storage.filesystem or storage.s3 (most object stores speak S3)"),
+        "storage.gcs": .unsupported("the gcs storage driver is not supported; use storage.filesystem or storage.s3 (most object stores speak S3)"),
+        "storage.swift": .unsupported("the swift storage driver is not supported; use storage.filesystem or storage.s3 (most object stores speak S3)"),
+        "storage.oss": .unsupported("the oss storage driver is not supported; use storage.filesystem or storage.s3 (most object stores speak S3)"),
+        "storage.inmemory": .section,
         "auth": .section,
         "auth.htpasswd": .section, "auth.htpasswd.realm": .value, "auth.htpasswd.path": .value,
         "auth.token": .section, "auth.token.realm": .value, "auth.token.service": .value, "auth.token.issuer": .value,
@@ -174,18 +174,22 @@ public struct ConfigurationLoader {
 
     var problems: [String] = []
     var warnings: [String] = []
+    /// The process environment (`storage.s3` falls back to the AWS credential variables).
+    var environment: [String: String] = [:]
 
     mutating func check(_ node: [String: Any], path: [String]) {
         for key in node.keys.sorted() {
             let full = (path + [key.lowercased()]).joined(separator: ".")
             let value = node[key]!
-            switch Self.keys[full] {
+            switch Self.keys[full] ?? Self.s3Keys[full] {
             case nil:
                 warnings.append("unknown configuration key \(full) is ignored")
             case .section?:
                 if let dict = value as? [String: Any] { check(dict, path: path + [key.lowercased()]) }
                 else if full == "storage", let driver = value as? String {
-                    if driver != "filesystem" { problems.append("storage driver \(driver) is not supported; use storage.filesystem") }
+                    if !["filesystem", "inmemory"].contains(driver) {
+                        problems.append("storage driver \(driver) is not supported; use storage.filesystem, storage.inmemory or storage.s3")
+                    }
                 } else if !(value is NSNull) {
                     problems.append("\(full) must be a mapping of settings")
                 }
@@ -274,6 +278,7 @@ public struct ConfigurationLoader {
         buildNotifications(tree, &c)
         buildGarbageCollection(tree, &c)
         buildConnectionLimits(tree, &c)
+        buildStorage(tree, &c)
         buildScrub(tree, &c)
         buildRetention(tree, &c)
         buildPolicies(tree, &c)

@@ -42,6 +42,12 @@ extension RegistryStorage {
         }
     }
 
+    /// A URL clients may fetch a blob's content from directly for `expiry` seconds (S3 presigned
+    /// URLs); nil when the driver serves content only through Berth.
+    public func blobRedirectURL(_ digest: Digest, expiry: Int = 1200) async throws -> String? {
+        try await driver.redirectURL(StoragePath.blobData(digest).path, expiry: expiry)
+    }
+
     /// The local file holding a blob's content, when the driver keeps blobs as local files.
     public func blobLocalFile(_ digest: Digest) -> String? {
         driver.localFile(StoragePath.blobData(digest).path)

@@ -1,0 +1,110 @@
+import BerthS3
+import BerthStorage
+
+/// `storage.filesystem`, `storage.inmemory` or `storage.s3`: which driver holds the registry's
+/// content; `storage.redirect.disable` (as in the reference registry) stops the S3 driver's
+/// 307 redirects of blob GETs to presigned URLs.
+///
+///     storage:
+///       s3:
+///         bucket: registry
+///         region: us-east-1
+///         regionendpoint: http://minio:9000   # any S3-compatible server
+///         forcepathstyle: true
+///         accesskey: ...                      # or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+///         secretkey: ...
+///         rootdirectory: /registry
+///         chunksize: 10485760                 # multipart part size, at least 5 MiB
+///       redirect:
+///         disable: false                      # default: pulls are redirected to presigned URLs
+public enum StorageBackend: Sendable, Equatable {
+    case filesystem
+    case inmemory
+    case s3(S3Configuration)
+
+    var name: String {
+        switch self {
+        case .filesystem: "filesystem"
+        case .inmemory: "inmemory"
+        case .s3: "s3"
+        }
+    }
+}
+
+extension ConfigurationLoader {
+    /// The keys of `storage.s3` that configure the driver, and those accepted but without effect.
+    static let s3Keys: [String: Kind] = {
+        var keys: [String: Kind] = ["storage.s3": .section]
+        for name in ["bucket", "region", "regionendpoint", "accesskey", "secretkey", "sessiontoken", "forcepathstyle",
+                     "rootdirectory", "chunksize", "secure", "skipverify"] {
+            keys["storage.s3." + name] = .value
+        }
+        for name in ["encrypt", "keyid", "v4auth", "storageclass", "objectacl", "useragent", "usedualstack", "accelerate",
+                     "loglevel", "multipartcopychunksize", "multipartcopymaxconcurrency", "multipartcopythresholdsize",
+                     "maxrequestspersecond", "maxretries", "checksumdisabled", "checksumalgorithm"] {
+            keys["storage.s3." + name] = .ignored("Berth does not use storage.s3.\(name)")
+        }
+        return keys
+    }()
+
+    mutating func buildStorage(_ tree: [String: Any], _ c: inout BerthConfiguration) {
+        if let name = lookup(tree, "storage") as? String, name.lowercased() == "inmemory" { c.storageBackend = .inmemory }
+        let storage = lookup(tree, "storage") as? [String: Any] ?? [:]
+        let drivers = ["filesystem", "inmemory", "s3"].filter { name in storage.keys.contains { $0.lowercased() == name } }
+        if drivers.count > 1 {
+            problems.append("storage configures \(drivers.joined(separator: " and ")); configure exactly one storage driver")
+            return
+        }
+        switch drivers.first {
+        case "inmemory"?:
+            c.storageBackend = .inmemory
+        case "s3"?:
+            var options: [String: String] = [:]
+            for (name, value) in (lookup(tree, "storage.s3") as? [String: Any]) ?? [:] {
+                guard let text = Self.scalarString(value) else {
+                    problems.append("storage.s3.\(name.lowercased()) must be a single value")
+                    continue
+                }
+                options[name.lowercased()] = text
+            }
+            do {
+                c.storageBackend = .s3(try S3Configuration.parse(options, environment: environment))
+            } catch {
+                problems.append(error.description)
+            }
+        default:
+            c.storageBackend = .filesystem
+        }
+        if let disable = bool(tree, "storage.redirect.disable") { c.storageRedirect = !disable }
+    }
+}
+
+extension BerthConfiguration {
+    /// Where the content lives, for logs: a local directory or an `s3://bucket/prefix` URL.
+    var storageLocation: String {
+        switch storageBackend {
+        case .filesystem: absolutePath(rootDirectory)
+        case .inmemory: "(memory)"
+        case .s3(let s3): "s3://\(s3.bucket)" + (s3.rootDirectory.isEmpty ? "" : "/" + s3.rootDirectory)
+        }
+    }
+
+    /// The storage lines of `berth config` (secrets masked).
+    func storageDescription() -> [String] {
+        var lines: [String]
+        switch storageBackend {
+        case .filesystem: lines = ["storage.filesystem.rootdirectory: \(rootDirectory)"]
+        case .inmemory: lines = ["storage.inmemory: (content is lost when the process ends)"]
+        case .s3(let s3):
+            lines = [
+                "storage.s3.bucket: \(s3.bucket)", "storage.s3.region: \(s3.region)",
+                "storage.s3.regionendpoint: \(s3.endpoint.scheme)://\(s3.endpoint.authority)",
+                "storage.s3.forcepathstyle: \(s3.forcePathStyle)", "storage.s3.rootdirectory: /\(s3.rootDirectory)",
+                "storage.s3.chunksize: \(s3.chunkSize)", "storage.s3.skipverify: \(s3.skipVerify)",
+                "storage.s3.accesskey: \(s3.credentials.accessKey.isEmpty ? "(none)" : "********")",
+            ]
+            lines.append("storage.redirect.disable: \(!storageRedirect)")
+        }
+        return lines
+    }
+}

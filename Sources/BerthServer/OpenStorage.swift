@@ -1,0 +1,59 @@
+import BerthFilesystem
+import BerthS3
+import BerthStorage
+import Foundation
+import Logging
+import Synchronization
+
+/// The storage a configuration names, checked to be usable.
+/// With `metrics`, every driver call is counted and timed (`MeteredStorageDriver`).
+public func openStorage(_ config: BerthConfiguration, metrics: BerthMetrics? = nil,
+                        logger: Logger = Logger(label: "berth.storage")) async throws -> RegistryStorage {
+    let driver: any StorageDriver
+    switch config.storageBackend {
+    case .filesystem:
+        let root = absolutePath(config.rootDirectory)
+        let filesystem = FilesystemDriver(root: root)
+        do {
+            try await filesystem.prepare()
+        } catch {
+            throw ConfigurationError(problems: [
+                "storage.filesystem.rootdirectory \(root) cannot be used: \(error). Create it or choose a writable directory.",
+            ])
+        }
+        driver = filesystem
+    case .inmemory:
+        driver = InMemoryDriver()
+    case .s3(let s3):
+        driver = try await openS3(s3, logger: logger)
+    }
+    let metered: any StorageDriver = metrics.map { MeteredStorageDriver(driver, metrics: $0) } ?? driver
+    return RegistryStorage(driver: metered, validation: config.manifestValidation, immutability: config.immutability,
+                           quotas: config.quotas)
+}
+
+/// S3 clients live as long as the process: storage is used until the last request drains, and the
+/// connections close with the process.
+private let s3Clients = Mutex<[S3Client]>([])
+
+private func openS3(_ configuration: S3Configuration, logger: Logger) async throws -> S3Driver {
+    let client = S3Client(configuration: configuration, logger: logger)
+    s3Clients.withLock { $0.append(client) }
+    let location = "s3://\(configuration.bucket)/\(configuration.rootDirectory) at \(configuration.endpoint.scheme)://\(configuration.endpoint.authority)"
+    do {
+        _ = try await client.listObjectsV2(maxKeys: 1)
+    } catch let error as S3Error where error.code == "NoSuchBucket" {
+        throw ConfigurationError(problems: [
+            "storage.s3: bucket \(configuration.bucket) does not exist (\(location)); create it, or correct storage.s3.bucket",
+        ])
+    } catch let error as S3Error where error.status == 403 {
+        throw ConfigurationError(problems: [
+            "storage.s3: access to \(location) was refused (\(error.code): \(error.message)); check storage.s3.accesskey and secretkey (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and the bucket's policy",
+        ])
+    } catch {
+        throw ConfigurationError(problems: [
+            "storage.s3: \(location) cannot be reached: \(error); check storage.s3.regionendpoint, secure and the network",
+        ])
+    }
+    return S3Driver(client: client, logger: logger)
+}
