@@ -194,6 +194,8 @@ let package = Package(
                 "BerthServer",
                 // The GC soak test runs a last collection and reads storage itself.
                 "BerthCore", "BerthStorage", "BerthFilesystem",
+                // The multi-node tests create their bucket on moto.
+                "BerthS3",
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Run the application in-process (a ServiceGroup, shut down gracefully) and read its bound port.
                 .product(name: "Hummingbird", package: "hummingbird"),
