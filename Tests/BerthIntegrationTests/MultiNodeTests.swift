@@ -119,6 +119,27 @@ final class MultiNodeTests: IntegrationTestCase {
 
         let scrub = try await ProcessRunner.run(CommandLineTests.berth, ["scrub", cluster.config.path], timeout: .seconds(120), allowFailure: true)
         XCTAssertEqual(scrub.status, 0, "berth scrub over the bucket:\n\(scrub.stdout)\n\(scrub.stderr)")
+
+        // The maintenance commands work on the bucket: v1 deleted through one node, collected by
+        // `berth garbage-collect`, gone from every node; v2 untouched.
+        let deleted = try await HTTP.request("DELETE", cluster.nodeURL(2).appendingPathComponent("v2/cluster/app/manifests/\(first.manifest.digest)"))
+        XCTAssertEqual(deleted.status, 202, deleted.text)
+        let gc = try await ProcessRunner.run(CommandLineTests.berth, ["garbage-collect", cluster.config.path, "--grace-period", "0s", "--pin-window", "0s"],
+                                             timeout: .seconds(120), allowFailure: true)
+        XCTAssertEqual(gc.status, 0, "berth garbage-collect over the bucket:\n\(gc.stdout)\n\(gc.stderr)")
+        for node in 0..<3 {
+            for layer in first.layers {
+                let head = try await HTTP.request("HEAD", cluster.nodeURL(node).appendingPathComponent("v2/cluster/app/blobs/\(layer.digest)"))
+                XCTAssertEqual(head.status, 404, "v1's layer after the collection, node \(node)")
+            }
+            for layer in second.layers {
+                let head = try await HTTP.request("HEAD", cluster.nodeURL(node).appendingPathComponent("v2/cluster/app/blobs/\(layer.digest)"))
+                XCTAssertEqual(head.status, 200, "v2's layer after the collection, node \(node)")
+            }
+        }
+        let du = try await ProcessRunner.run(CommandLineTests.berth, ["du", "--config", cluster.config.path], timeout: .seconds(60), allowFailure: true)
+        XCTAssertEqual(du.status, 0, "berth du over the bucket:\n\(du.stdout)\n\(du.stderr)")
+        XCTAssertTrue(du.stdout.contains("cluster/app"), du.stdout)
     }
 
     /// Blob GETs are redirected to presigned S3 URLs by default; with `storage.redirect.disable`

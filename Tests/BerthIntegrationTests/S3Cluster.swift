@@ -144,7 +144,7 @@ final class S3Cluster: @unchecked Sendable {
     func stop() async {
         await nginx?.stop()
         for node in nodes { await node.process.stop() }
-        await moto?.stop()
+        await moto?.stop(grace: .milliseconds(200))  // moto_server ignores SIGTERM
     }
 
     func logs() -> String {
