@@ -48,7 +48,10 @@ extension ConfigurationLoader {
     }()
 
     mutating func buildStorage(_ tree: [String: Any], _ c: inout BerthConfiguration) {
-        if let name = lookup(tree, "storage") as? String, name.lowercased() == "inmemory" { c.storageBackend = .inmemory }
+        if let name = lookup(tree, "storage") as? String {
+            if name.lowercased() == "inmemory" { c.storageBackend = .inmemory }
+            return
+        }
         let storage = lookup(tree, "storage") as? [String: Any] ?? [:]
         let drivers = ["filesystem", "inmemory", "s3"].filter { name in storage.keys.contains { $0.lowercased() == name } }
         if drivers.count > 1 {
@@ -61,6 +64,7 @@ extension ConfigurationLoader {
         case "s3"?:
             var options: [String: String] = [:]
             for (name, value) in (lookup(tree, "storage.s3") as? [String: Any]) ?? [:] {
+                guard case .value? = Self.s3Keys["storage.s3." + name.lowercased()] else { continue }  // ignored keys warned of already
                 guard let text = Self.scalarString(value) else {
                     problems.append("storage.s3.\(name.lowercased()) must be a single value")
                     continue

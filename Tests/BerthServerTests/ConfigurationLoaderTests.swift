@@ -103,10 +103,10 @@ final class ConfigurationLoaderTests: XCTestCase {
     }
 
     func testKeysBerthCannotHonourAreErrors() {
-        XCTAssertTrue(problems("storage:\n  s3:\n    bucket: b\n").contains { $0.hasPrefix("storage.s3:") })
+        XCTAssertTrue(problems("storage:\n  azure:\n    accountname: b\n").contains { $0.hasPrefix("storage.azure:") })
         XCTAssertTrue(problems("auth:\n  silly:\n    realm: r\n").contains { $0.hasPrefix("auth.silly:") })
         XCTAssertTrue(problems("http:\n  tls:\n    certificate: /c\n").contains { $0.hasPrefix("http.tls needs both") })
-        XCTAssertFalse(problems("", env: ["REGISTRY_STORAGE": "s3"]).isEmpty)
+        XCTAssertFalse(problems("", env: ["REGISTRY_STORAGE": "gcs"]).isEmpty)
         XCTAssertEqual(problems("", env: ["REGISTRY_AUTH_HTPASSWD_PATH": "/x"]), [])
     }
 
