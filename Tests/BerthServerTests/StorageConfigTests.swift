@@ -59,16 +59,7 @@ final class StorageConfigTests: XCTestCase {
     }
 
     func testMistakesAreNamed() {
-        func problems(_ yaml: String, env: [String: String] = [:]) -> [String] {
-            do {
-                _ = try ConfigurationLoader.load(yaml: yaml, environment: env)
-                return []
-            } catch let error as ConfigurationError {
-                return error.problems
-            } catch {
-                return ["\(error)"]
-            }
-        }
+        let problems = { (yaml: String) in configurationProblems(yaml) }
         XCTAssertEqual(problems("storage:\n  filesystem:\n    rootdirectory: /x\n  s3:\n    bucket: abc\n    region: us-east-1\n"),
                        ["storage configures filesystem and s3; configure exactly one storage driver"])
         XCTAssertTrue(problems("storage:\n  s3:\n    region: us-east-1\n").contains { $0.contains("bucket") })
