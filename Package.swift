@@ -98,6 +98,16 @@ let package = Package(
             name: "BerthStorageConformance",
             dependencies: ["BerthCore", "BerthStorage", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // A small Redis client and the shared blob descriptor cache on it (storage.cache.blobdescriptor: redis).
+        .target(
+            name: "BerthRedis",
+            dependencies: [
+                "BerthCore", "BerthStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Typed configuration and application assembly.
         .target(
             name: "BerthServer",
@@ -106,6 +116,7 @@ let package = Package(
                 "BerthStorage",
                 "BerthFilesystem",
                 "BerthS3",
+                "BerthRedis",
                 "BerthAPI",
                 "BerthAuth",
                 "CBerthSystem",
@@ -188,6 +199,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BerthServerTests", dependencies: ["BerthServer", "BerthAuth"]),
+        .testTarget(
+            name: "BerthRedisTests",
+            dependencies: ["BerthRedis", "BerthStorage", "BerthStorageConformance", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "BerthIntegrationTests",
             dependencies: [

@@ -1,3 +1,4 @@
+import BerthRedis
 import BerthS3
 import BerthStorage
 
@@ -80,6 +81,44 @@ extension ConfigurationLoader {
             c.storageBackend = .filesystem
         }
         if let disable = bool(tree, "storage.redirect.disable") { c.storageRedirect = !disable }
+        buildRedis(tree, &c)
+    }
+
+    /// `storage.cache.blobdescriptor: redis` with a `redis` section: the blob descriptor cache
+    /// the nodes share (BerthRedis).
+    mutating func buildRedis(_ tree: [String: Any], _ c: inout BerthConfiguration) {
+        var addresses: [String] = []
+        if let list = lookup(tree, "redis.addrs") {
+            if let items = list as? [Any] { addresses = items.compactMap(Self.scalarString) }
+            else if let one = Self.scalarString(list) { addresses = one.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        }
+        if addresses.isEmpty, let one = string(tree, "redis.addr") { addresses = [one] }
+        var settings = RedisSettings(addresses: addresses)
+        settings.password = string(tree, "redis.password")
+        if let db = string(tree, "redis.db") {
+            if let n = Int(db), n >= 0 { settings.db = n } else { problems.append("redis.db must be a database number (0, 1, ...), not \(db)") }
+        }
+        if let d = duration(tree, "redis.dialtimeout") { settings.dialTimeout = d }
+        if let d = duration(tree, "redis.readtimeout") { settings.readTimeout = d }
+        for address in addresses where !address.contains(":") {
+            problems.append("redis address \(address) must be host:port, e.g. redis.internal:6379")
+        }
+        switch string(tree, "storage.cache.blobdescriptor")?.lowercased() {
+        case "redis"?:
+            if addresses.isEmpty {
+                problems.append("storage.cache.blobdescriptor is redis but no Redis is configured; set redis.addr (host:port)")
+            } else {
+                c.redis = settings
+            }
+        case "inmemory"?:
+            warnings.append("storage.cache.blobdescriptor: inmemory: Berth always keeps its own bounded in-memory caches; this setting changes nothing")
+        case nil:
+            if !addresses.isEmpty {
+                warnings.append("redis is configured but storage.cache.blobdescriptor is not redis; Redis is not used")
+            }
+        case let other?:
+            problems.append("storage.cache.blobdescriptor must be redis or inmemory, not \(other)")
+        }
     }
 }
 
@@ -108,6 +147,13 @@ extension BerthConfiguration {
                 "storage.s3.accesskey: \(s3.credentials.accessKey.isEmpty ? "(none)" : "********")",
             ]
             lines.append("storage.redirect.disable: \(!storageRedirect)")
+        }
+        if let redis {
+            lines += [
+                "storage.cache.blobdescriptor: redis",
+                "redis.addrs: \(redis.addresses.joined(separator: ", "))", "redis.db: \(redis.db)",
+                "redis.password: \(redis.password == nil ? "(none)" : "********")",
+            ]
         }
         return lines
     }

@@ -1,4 +1,5 @@
 import BerthFilesystem
+import BerthRedis
 import BerthS3
 import BerthStorage
 import Foundation
@@ -28,8 +29,9 @@ public func openStorage(_ config: BerthConfiguration, metrics: BerthMetrics? = n
         driver = try await openS3(s3, logger: logger)
     }
     let metered: any StorageDriver = metrics.map { MeteredStorageDriver(driver, metrics: $0) } ?? driver
+    let descriptors = config.redis.map { RedisBlobDescriptorCache(client: RedisClient(settings: $0, logger: logger)) }
     return RegistryStorage(driver: metered, validation: config.manifestValidation, immutability: config.immutability,
-                           quotas: config.quotas)
+                           quotas: config.quotas, descriptors: descriptors)
 }
 
 /// S3 clients live as long as the process: storage is used until the last request drains, and the

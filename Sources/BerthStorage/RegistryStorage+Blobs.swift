@@ -5,6 +5,17 @@ extension RegistryStorage {
     /// The size of a blob the repository may serve: linked as a layer, or stored as one of its manifests.
     /// Throws `BLOB_UNKNOWN` otherwise.
     public func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64 {
+        if let descriptors, let size = await descriptors.size(of: digest, in: repository) {
+            statistics.cacheCounters.record(.blobDescriptor, hit: true)
+            return size
+        }
+        if descriptors != nil { statistics.cacheCounters.record(.blobDescriptor, hit: false) }
+        let size = try await blobSizeFromStorage(digest, in: repository)
+        await descriptors?.remember(digest, size: size, in: repository)
+        return size
+    }
+
+    private func blobSizeFromStorage(_ digest: Digest, in repository: RepositoryName) async throws -> Int64 {
         guard try await isBlobLinked(digest, in: repository) else {
             throw RegistryError(.blobUnknown, "blob \(digest) is not known to repository \(repository)",
                                 detail: ["digest": digest.description])

@@ -9,6 +9,7 @@ extension RegistryStorage {
             throw RegistryError(.blobUnknown, "blob \(digest) is not linked in repository \(repository)",
                                 detail: ["digest": digest.description])
         }
+        await descriptors?.forget(digest, in: repository)
         try await driver.delete(Self.parentDirectory(of: link))
     }
 
@@ -42,6 +43,7 @@ extension RegistryStorage {
                 try await driver.delete(StoragePath.referrer(repository, subject: subject.digest, digest).path)
             }
             let link = StoragePath.manifestRevisionLink(repository, digest).path
+            await descriptors?.forget(digest, in: repository)
             try await driver.delete(Self.parentDirectory(of: link))
             statistics.record(manifests: -1)
             try await removeFromCatalogIfEmpty(repository)

@@ -33,13 +33,16 @@ public struct RegistryStorage: Sendable {
     let content: ContentCache
     /// Counts of stored content and cache hits, for metrics.
     public let statistics: StorageStatistics
+    /// Blob descriptors shared by the nodes over this storage (Redis); nil: none.
+    public let descriptors: (any BlobDescriptorCache)?
 
     /// The largest manifest accepted and read back.
     public static let maxManifestBytes = 4 << 20
 
     public init(driver: any StorageDriver, validation: ManifestValidation = .init(), immutability: TagImmutability = .none,
-                quotas: StorageQuotas = .none) {
+                quotas: StorageQuotas = .none, descriptors: (any BlobDescriptorCache)? = nil) {
         self.driver = driver
+        self.descriptors = descriptors
         self.validation = validation
         self.immutability = immutability
         self.quotas = quotas

@@ -93,6 +93,8 @@ public final class CacheCounters: Sendable {
         case mediaType = "media_type"
         /// Sorted tag lists and the catalog.
         case listing
+        /// The blob descriptors shared through Redis (`storage.cache.blobdescriptor: redis`).
+        case blobDescriptor = "blob_descriptor"
     }
 
     private final class Count: Sendable {

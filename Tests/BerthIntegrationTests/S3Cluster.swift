@@ -7,7 +7,8 @@ import Glibc
 
 /// Three `berth serve` processes over one bucket of a real S3-compatible server (moto, on
 /// loopback), sharing one `http.secret`, behind nginx balancing round-robin: the deployment the
-/// README's "Running several nodes" section describes.
+/// README's "Running several nodes" section describes, with the blob descriptor cache in Redis
+/// (Debian's redis-server).
 final class S3Cluster: @unchecked Sendable {
     // Only touched by the test that owns it.
     let work: URL
@@ -17,6 +18,7 @@ final class S3Cluster: @unchecked Sendable {
     var nodes: [(port: Int, process: BackgroundProcess)] = []
     let balancerPort: Int
     private var moto: BackgroundProcess?
+    private var redis: BackgroundProcess?
     private var nginx: BackgroundProcess?
 
     var balancer: String { "127.0.0.1:\(balancerPort)" }
@@ -43,13 +45,24 @@ final class S3Cluster: @unchecked Sendable {
             "forcepathstyle": "true", "accesskey": "cluster", "secretkey": "cluster-secret",
         ], environment: [:])
         try await S3Client.withClient(configuration: s3) { try await $0.createBucket() }
+        let redisPort = try freeLoopbackPort()
+        guard let redisServer = Self.findExecutable("redis-server", extra: ["/usr/bin"]) else {
+            throw TestFailure("redis-server is missing; install Debian's redis-server package (scripts/test does)")
+        }
+        redis = try BackgroundProcess(redisServer, ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                      logURL: work.appendingPathComponent("redis.log"))
+        try await waitForPort(redisPort, what: "redis-server", http: false)
         try """
             version: 0.1
             log:
               level: info
             http:
               secret: \(Self.secret)
+            redis:
+              addr: 127.0.0.1:\(redisPort)
             storage:
+              cache:
+                blobdescriptor: redis
               delete:
                 enabled: true
               redirect:
@@ -145,16 +158,18 @@ final class S3Cluster: @unchecked Sendable {
         await nginx?.stop()
         for node in nodes { await node.process.stop() }
         await moto?.stop(grace: .milliseconds(200))  // moto_server ignores SIGTERM
+        await redis?.stop()
     }
 
     func logs() -> String {
         nodes.enumerated().map { "--- node \($0.offset):\n" + String($0.element.process.log.suffix(3000)) }.joined(separator: "\n")
     }
 
-    private func waitForPort(_ port: Int, what: String) async throws {
+    private func waitForPort(_ port: Int, what: String, http: Bool = true) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if (try? await HTTP.onOwnThread({ try HTTP.probeStatus(URL(string: "http://127.0.0.1:\(port)/")!) })) != nil { return }
+            if http, (try? await HTTP.onOwnThread({ try HTTP.probeStatus(URL(string: "http://127.0.0.1:\(port)/")!) })) != nil { return }
+            if !http, (try? RawConnection(port: port)) != nil { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw TestFailure("\(what) did not answer on 127.0.0.1:\(port) within 30 s")

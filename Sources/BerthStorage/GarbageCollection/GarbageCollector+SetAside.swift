@@ -12,6 +12,7 @@ extension RegistryStorage {
     func removeLink(_ removal: GCReport.Removal, in repository: RepositoryName,
                             manifests: [Digest: ManifestReferences]) async throws {
         guard let digest = try? Digest(parsing: removal.digest) else { return }
+        await descriptors?.forget(digest, in: repository)
         if removal.kind == "layer-link" {
             try await driver.delete(Self.parentDirectory(of: StoragePath.layerLink(repository, digest).path))
             return

@@ -174,6 +174,7 @@ extension RegistryStorage {
                     continue
                 }
                 do {
+                    await descriptors?.forget(blob.digest, in: nil)
                     try await driver.move(from: StoragePath.blobData(blob.digest).path,
                                           to: StoragePath.gcQuarantineEntry(blob.digest).path)
                     quarantined.append(removal)

@@ -102,6 +102,7 @@ extension ScrubRun {
             return nil
         }
         storage.content.forget(digest)
+        await storage.descriptors?.forget(digest, in: nil)
         storage.statistics.record(blobs: -1, bytes: -seen.size)
         quarantined.insert(digest)
         return "moved to \(target)"
