@@ -155,10 +155,11 @@ final class S3Cluster: @unchecked Sendable {
     }
 
     func stop() async {
-        await nginx?.stop()
+        // Throw-away helpers: nginx and redis-server linger on SIGTERM, moto ignores it.
+        await nginx?.stop(grace: .milliseconds(300))
         for node in nodes { await node.process.stop() }
-        await moto?.stop(grace: .milliseconds(200))  // moto_server ignores SIGTERM
-        await redis?.stop()
+        await moto?.stop(grace: .milliseconds(300))
+        await redis?.stop(grace: .milliseconds(300))
     }
 
     func logs() -> String {
