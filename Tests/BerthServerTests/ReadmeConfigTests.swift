@@ -77,4 +77,16 @@ final class ReadmeConfigTests: XCTestCase {
             XCTAssertEqual(loaded.warnings, [], block)
         }
     }
+
+    /// The node configuration of "Running several nodes" loads, on S3 with the Redis cache.
+    func testSeveralNodesExampleLoads() throws {
+        let loaded = try ConfigurationLoader.load(yaml: try firstYAMLBlock(after: "### Running several nodes"), environment: [:])
+        XCTAssertEqual(loaded.warnings, [])
+        let c = loaded.configuration
+        guard case .s3(let s3) = c.storageBackend else { return XCTFail("the example uses S3") }
+        XCTAssertEqual(s3.bucket, "registry")
+        XCTAssertEqual(c.httpSecret, "a-long-random-string-shared-by-all-nodes")
+        XCTAssertEqual(c.redis?.addresses, ["redis.internal:6379"])
+        XCTAssertTrue(c.storageRedirect)
+    }
 }
