@@ -108,6 +108,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The pull-through cache: an upstream registry client (basic and bearer-token auth) and the cache (proxy).
+        .target(
+            name: "BerthProxy",
+            dependencies: [
+                "BerthCore", "BerthStorage", "BerthAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Typed configuration and application assembly.
         .target(
             name: "BerthServer",
@@ -117,6 +129,7 @@ let package = Package(
                 "BerthFilesystem",
                 "BerthS3",
                 "BerthRedis",
+                "BerthProxy",
                 "BerthAPI",
                 "BerthAuth",
                 "CBerthSystem",
@@ -211,6 +224,7 @@ let package = Package(
                 "BerthCore", "BerthStorage", "BerthFilesystem",
                 // The multi-node tests create their bucket on moto.
                 "BerthS3",
+                "BerthProxy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Run the application in-process (a ServiceGroup, shut down gracefully) and read its bound port.
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -12,7 +12,13 @@ struct BlobRoutes {
     func get(_ request: Request, name: String, digest digestString: String, head: Bool) async throws -> Response {
         let repository = try api.repository(name)
         let digest = try Digest(parsing: digestString)
-        let size = try await api.storage.blobSize(digest, in: repository)
+        let size: Int64
+        do {
+            size = try await api.storage.blobSize(digest, in: repository)
+        } catch let error as RegistryError where error.code == .blobUnknown {
+            guard let pullThrough = api.pullThrough, pullThrough.mirrors(repository) else { throw error }
+            return try await fromUpstream(pullThrough, digest, repository, head: head, notFound: error)
+        }
         var headers: HTTPFields = [
             .contentType: "application/octet-stream",
             .dockerContentDigest: digest.description,
@@ -72,6 +78,34 @@ struct BlobRoutes {
         return Response(status: status, headers: headers, body: body)
     }
 
+    /// A blob a mirroring repository does not hold yet: its size from the upstream for a HEAD, its
+    /// content streamed from the upstream (and stored) for a GET. Ranges are answered once stored.
+    private func fromUpstream(_ cache: any PullThroughCache, _ digest: Digest, _ repository: RepositoryName,
+                              head: Bool, notFound: RegistryError) async throws -> Response {
+        var headers: HTTPFields = [
+            .contentType: "application/octet-stream", .dockerContentDigest: digest.description,
+            .eTag: "\"\(digest)\"", .cacheControl: "max-age=31536000",
+        ]
+        if head {
+            guard let size = try await cache.upstreamBlobSize(digest, in: repository) else { throw notFound }
+            headers[.contentLength] = String(size)
+            return Response(status: .ok, headers: headers)
+        }
+        guard let (size, body) = try await cache.fetchBlob(digest, in: repository) else {
+            // Fetched by another request meanwhile, or absent upstream too.
+            let size = try await api.storage.blobSize(digest, in: repository)
+            let reader = try await api.storage.openBlob(digest)
+            headers[.contentLength] = String(size)
+            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: Int(size)) { writer in
+                try await reader.read(range: nil) { try await writer.write($0) }
+                try await writer.finish(nil)
+            })
+        }
+        try await api.emit(.pull, repository: repository, digest: digest, mediaType: UploadRoutes.blobMediaType, size: size)
+        headers[.contentLength] = String(size)
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
     /// Opens a blob file for a zero-copy send, checking it holds at least `end` bytes; nil
     /// (and the ordinary streamed path) on any failure.
     private static func openForSending(_ path: String, end: Int64) -> Int32? {
@@ -89,6 +123,7 @@ struct BlobRoutes {
         let repository = try api.repository(name)
         let digest = try Digest(parsing: digestString)
         try api.requireDeleteEnabled()
+        try api.refuseWritesToMirror(repository)
         try await api.storage.unlinkBlob(digest, from: repository)
         try await api.emit(.delete, repository: repository, digest: digest, mediaType: nil, size: nil)
         return Response(status: .accepted, headers: [.contentLength: "0"])

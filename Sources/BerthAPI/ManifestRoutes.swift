@@ -13,6 +13,9 @@ struct ManifestRoutes {
     func get(name: String, reference: String, head: Bool) async throws -> Response {
         let repository = try api.repository(name)
         let ref = try Reference(parsing: reference)
+        if let pullThrough = api.pullThrough, pullThrough.mirrors(repository) {
+            try await pullThrough.prepareManifest(ref, in: repository)
+        }
         let manifest = try await api.storage.getManifest(ref, in: repository)
         if !head {
             try await api.emit(.pull, repository: repository, digest: manifest.digest, mediaType: manifest.mediaType,
@@ -34,6 +37,7 @@ struct ManifestRoutes {
 
     func put(_ request: Request, name: String, reference: String, identity: Identity) async throws -> Response {
         let repository = try api.repository(name)
+        try api.refuseWritesToMirror(repository)
         let ref = try Reference(parsing: reference)
         let limit = RegistryStorage.maxManifestBytes
         if let length = request.contentLength, length > limit {
@@ -69,6 +73,7 @@ struct ManifestRoutes {
         let repository = try api.repository(name)
         let ref = try Reference(parsing: reference)
         try api.requireDeleteEnabled()
+        try api.refuseWritesToMirror(repository)
         try await api.storage.deleteManifest(ref, in: repository, overwrite: mayOverwrite(identity, name))
         switch ref {
         case .digest(let digest): try await api.emit(.delete, repository: repository, digest: digest, mediaType: nil, size: nil)

@@ -53,13 +53,17 @@ public struct RegistryAPI: HTTPResponder {
     let admin: (any AdminOperations)?
     /// Integrity scrubs for `/admin/api/scrub`; nil: it answers 404.
     let scrub: (any ScrubOperations)?
+    /// The pull-through cache (`proxy`); nil: every repository is served from storage alone.
+    let pullThrough: (any PullThroughCache)?
     let extraHeaders: HTTPFields
     /// `settings.network` when it has allow or deny lists (nil keeps the open fast path free).
     let networkRules: NetworkRules?
 
     public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open,
                 tokenService: TokenService? = nil, observers: [any RequestObserver] = [], events: (any EventSink)? = nil,
-                admin: (any AdminOperations)? = nil, scrub: (any ScrubOperations)? = nil) {
+                admin: (any AdminOperations)? = nil, scrub: (any ScrubOperations)? = nil,
+                pullThrough: (any PullThroughCache)? = nil) {
+        self.pullThrough = pullThrough
         self.storage = storage
         self.signer = signer
         self.settings = settings
@@ -188,6 +192,13 @@ public struct RegistryAPI: HTTPResponder {
     }
 
     func repository(_ name: String) throws(RegistryError) -> RepositoryName { try RepositoryName(name) }
+
+    /// Refuses writes to a repository that mirrors an upstream registry.
+    func refuseWritesToMirror(_ repository: RepositoryName) throws(RegistryError) {
+        if let pullThrough, pullThrough.mirrors(repository) {
+            throw RegistryError(.unsupported, "repository \(repository) mirrors an upstream registry (proxy): push to the upstream, or to a repository no proxy rule maps")
+        }
+    }
 }
 
 extension HTTPField.Name {

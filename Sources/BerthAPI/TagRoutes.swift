@@ -57,7 +57,13 @@ struct TagRoutes {
     func list(_ request: Request, name: String, head: Bool) async throws -> Response {
         let repository = try api.repository(name)
         let limit = try Self.limit(request)
-        let page = Page.of(try await api.storage.listTags(in: repository), after: request.query("last"), limit: limit)
+        let tags: [String]
+        if let pullThrough = api.pullThrough, pullThrough.mirrors(repository), let upstream = await pullThrough.upstreamTags(in: repository) {
+            tags = upstream.sorted()
+        } else {
+            tags = try await api.storage.listTags(in: repository)
+        }
+        let page = Page.of(tags, after: request.query("last"), limit: limit)
         var headers: HTTPFields = [.contentType: "application/json"]
         if page.hasMore, let limit, let last = page.names.last {
             headers[.link] = Self.nextLink("/v2/\(repository.value)/tags/list", n: limit, last: last)

@@ -13,6 +13,7 @@ struct UploadRoutes {
     static let blobMediaType = "application/octet-stream"
 
     func start(_ request: Request, name: String, identity: Identity) async throws -> Response {
+        try api.refuseWritesToMirror(try api.repository(name))
         let repository = try api.repository(name)
         if let mount = request.query("mount") {
             let digest = try Digest(parsing: mount)

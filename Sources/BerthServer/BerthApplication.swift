@@ -62,7 +62,8 @@ public func buildApplication(
         observers: makeRequestObservers(config, metrics: observability.metrics, logger: logger),
         events: events,
         admin: collector,
-        scrub: scrubber)
+        scrub: scrubber,
+        pullThrough: config.proxy.map { makePullThroughCache($0, storage: storage, logger: logger) })
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
     let retention = RetentionService(storage: storage, settings: config.retention, readOnly: config.readOnly,

@@ -1,6 +1,7 @@
 /// BerthServer: typed configuration (the reference registry's `config.yml`, environment
 /// overrides, command-line flags), its validation, and the assembly of the running application.
 import BerthAuth
+import BerthProxy
 import BerthRedis
 import BerthStorage
 import Logging
@@ -43,6 +44,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var rootDirectory = "./data"
     /// Which driver holds the content (ConfigurationLoader+Storage.swift).
     public var storageBackend = StorageBackend.filesystem
+    /// `proxy`: the pull-through cache (ConfigurationLoader+Proxy.swift); nil: none.
+    public var proxy: ProxySettings?
     /// `storage.cache.blobdescriptor: redis` and `redis`: the blob descriptor cache the nodes share.
     public var redis: RedisSettings?
     /// Blob GETs answer 307 to a presigned URL where the driver offers one (`storage.redirect.disable: false`).

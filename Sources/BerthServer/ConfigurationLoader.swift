@@ -149,7 +149,6 @@ public struct ConfigurationLoader {
         "network": .map,
         "notifications": .section, "notifications.endpoints": .value,
         "notifications.events": .section, "notifications.events.includereferences": .value,
-        "proxy": .unsupported("pull-through caching (proxy) is not supported by this version of Berth yet"),
         "redis": .section, "redis.addr": .value, "redis.addrs": .value, "redis.password": .value, "redis.db": .value,
         "redis.dialtimeout": .value, "redis.readtimeout": .value,
         "redis.writetimeout": .ignored("Berth bounds each Redis command by redis.readtimeout"),
@@ -186,7 +185,7 @@ public struct ConfigurationLoader {
         for key in node.keys.sorted() {
             let full = (path + [key.lowercased()]).joined(separator: ".")
             let value = node[key]!
-            switch Self.keys[full] ?? Self.s3Keys[full] {
+            switch Self.keys[full] ?? Self.s3Keys[full] ?? Self.proxyKeys[full] {
             case nil:
                 warnings.append("unknown configuration key \(full) is ignored")
             case .section?:
@@ -284,6 +283,7 @@ public struct ConfigurationLoader {
         buildGarbageCollection(tree, &c)
         buildConnectionLimits(tree, &c)
         buildStorage(tree, &c)
+        buildProxy(tree, &c)
         buildScrub(tree, &c)
         buildRetention(tree, &c)
         buildPolicies(tree, &c)

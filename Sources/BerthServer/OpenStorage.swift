@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import BerthFilesystem
+import BerthProxy
 import BerthRedis
 import BerthS3
 import BerthStorage
@@ -58,4 +60,25 @@ private func openS3(_ configuration: S3Configuration, logger: Logger) async thro
         ])
     }
     return S3Driver(client: client, logger: logger)
+}
+
+/// The upstream HTTP client lives as long as the process, like the S3 clients.
+private let upstreamClients = Mutex<[HTTPClient]>([])
+
+/// The pull-through cache for `proxy`, with its own HTTP client (redirects followed: upstreams
+/// often send blob downloads to object storage).
+func makePullThroughCache(_ settings: ProxySettings, storage: RegistryStorage, logger: Logger) -> ProxyCache {
+    var configuration = HTTPClient.Configuration()
+    configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+    configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+    configuration.redirectConfiguration = .follow(max: 5, allowCycles: false)
+    let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    upstreamClients.withLock { $0.append(client) }
+    for upstream in settings.upstreams {
+        logger.info("pull-through cache", metadata: [
+            "prefix": "\(upstream.prefix.isEmpty ? "(every repository)" : upstream.prefix)", "upstream": "\(upstream.remoteURL)",
+            "ttl": "\(GoDuration.format(upstream.ttl))",
+        ])
+    }
+    return ProxyCache(settings: settings, storage: storage, http: client, logger: logger)
 }

@@ -13,8 +13,11 @@ extension RegistryStorage {
     /// The content, its indexes and its revision link are written before any tag moves, so a
     /// crash never leaves a tag pointing at a manifest that is not fully stored. Immutable tags
     /// that exist and point elsewhere refuse the push before anything is stored, unless `overwrite`.
+    /// `sparse` skips the check that referenced content is stored (a pull-through cache stores a
+    /// manifest before the layers it fetches when they are pulled).
     public func putManifest(_ bytes: ByteBuffer, contentType: String?, reference: Reference, tags: [Tag] = [],
-                            in repository: RepositoryName, overwrite: Bool = false) async throws -> (digest: Digest, manifest: ParsedManifest) {
+                            in repository: RepositoryName, overwrite: Bool = false,
+                            sparse: Bool = false) async throws -> (digest: Digest, manifest: ParsedManifest) {
         let algorithm: DigestAlgorithm
         if case .digest(let d) = reference { algorithm = d.algorithm } else { algorithm = .sha256 }
         var hasher = DigestHasher(algorithm)
@@ -37,7 +40,7 @@ extension RegistryStorage {
         // this push relies on (docs/garbage-collection.md).
         let referenced = [digest] + ((manifest.config.map { [$0] } ?? []) + manifest.layers + manifest.manifests).map(\.digest)
         try await pin(referenced)
-        try await checkReferences(of: manifest, in: repository)
+        if !sparse { try await checkReferences(of: manifest, in: repository) }
 
         let blobPath = StoragePath.blobData(digest).path
         if try await driver.statIfExists(blobPath)?.size != Int64(bytes.readableBytes) {

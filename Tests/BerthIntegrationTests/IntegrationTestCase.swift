@@ -52,8 +52,8 @@ class IntegrationTestCase: XCTestCase {
         return layouts
     }
 
-    func startReferenceRegistry(root: URL) async throws -> ReferenceRegistry {
-        let registry = try await ReferenceRegistry.start(root: root.path, scratch: try temporaryDirectory("reference"))
+    func startReferenceRegistry(root: URL, accessLog: Bool = false) async throws -> ReferenceRegistry {
+        let registry = try await ReferenceRegistry.start(root: root.path, scratch: try temporaryDirectory("reference"), accessLog: accessLog)
         cleanups.append { await registry.stop() }
         return registry
     }

@@ -116,8 +116,9 @@ final class ReferenceRegistry: Sendable {
     }
 
     /// Starts it on `root`, writing its configuration into `scratch`. A port taken between
-    /// choosing and binding is retried with another one.
-    static func start(root: String, scratch: URL) async throws -> ReferenceRegistry {
+    /// choosing and binding is retried with another one. `accessLog` writes one line per request
+    /// into `log`.
+    static func start(root: String, scratch: URL, accessLog: Bool = false) async throws -> ReferenceRegistry {
         try Tools.require(Tools.referenceRegistry)
         var lastLog = ""
         for attempt in 1...3 {
@@ -126,9 +127,9 @@ final class ReferenceRegistry: Sendable {
             let config = """
                 version: 0.1
                 log:
-                  level: warn
+                  level: \(accessLog ? "info" : "warn")
                   accesslog:
-                    disabled: true
+                    disabled: \(!accessLog)
                 storage:
                   filesystem:
                     rootdirectory: \(root)
