@@ -1,3 +1,4 @@
+import BerthAuth
 import BerthProxy
 import BerthServer
 import Crypto
@@ -130,6 +131,43 @@ final class PullThroughCacheTests: IntegrationTestCase {
             "--insecure-policy", "copy", "--src-tls-verify=false", "docker://\(cache.host)/ref/team/bad:v1", "oci:\(layouts.path)/bad:v",
         ], timeout: .seconds(60), allowFailure: true)
         XCTAssertNotEqual(pull.status, 0, "skopeo's pull of the image with the corrupt layer fails")
+    }
+
+    /// An upstream Berth with its token service: the cache logs in as bob (pull only) through the
+    /// bearer-token dance for each repository's scope; wrong credentials give no content.
+    func testAnUpstreamWithTokenAuthentication() async throws {
+        let dir = try temporaryDirectory("token-upstream")
+        let key = dir.appendingPathComponent("signing.pem").path
+        try await ProcessRunner.run("/usr/bin/openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key])
+        let htpasswd = try TestUsers.writeAliceAndBob(in: dir)
+        let port = try freeLoopbackPort()
+        let upstream = try await startBerth(root: try temporaryDirectory("token-root")) { config in
+            config.httpAddress = ListenAddress(host: "127.0.0.1", port: port)
+            var service = AuthSettings.TokenServiceSettings(service: "upstream", issuer: "upstream-issuer", signingKey: key, htpasswd: htpasswd)
+            service.realm = "http://127.0.0.1:\(port)/token"
+            config.auth.mode = .tokenService(service)
+            config.auth.rules = AccessRules(rules: [
+                AccessRule(users: ["alice"], repositories: ["team/**"], actions: [.pull, .push]),
+                AccessRule(users: ["bob"], repositories: ["team/**"], actions: [.pull]),
+            ])
+        }
+        let layouts = try temporaryDirectory("layouts")
+        let image = TestImage.random(layerCount: 2, layerSize: 200_000)
+        try OCILayout.write(layouts.appendingPathComponent("src"), tag: "v", image: image)
+        try await Skopeo.copy("oci:\(layouts.path)/src:v", "docker://\(upstream.host)/team/secret:v1", destinationCreds: "alice:alice-pw")
+
+        let cache = try await startBerth(root: try temporaryDirectory("cache")) { config in
+            config.proxy = ProxySettings(upstreams: [
+                .init(prefix: "up", remoteURL: "http://\(upstream.host)", username: "bob", password: "bob-pw"),
+                .init(prefix: "wrong", remoteURL: "http://\(upstream.host)", username: "bob", password: "not-bobs"),
+            ])
+        }
+        let pulled = layouts.appendingPathComponent("pulled")
+        try await Skopeo.copy("docker://\(cache.host)/up/team/secret:v1", "oci:\(pulled.path):v")
+        try assertLayout(pulled, tag: "v", holds: image)
+        let refused = try await HTTP.request("GET", cache.baseURL.appendingPathComponent("v2/wrong/team/secret/manifests/v1"))
+        XCTAssertNotEqual(refused.status, 200, "wrong upstream credentials fetch nothing: \(refused.text)")
+        XCTAssertTrue(refused.text.contains("proxy.username"), "the error names what to fix: \(refused.text)")
     }
 
     static func count(_ needle: String, in text: String) -> Int {
