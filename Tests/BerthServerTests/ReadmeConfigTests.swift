@@ -89,4 +89,11 @@ final class ReadmeConfigTests: XCTestCase {
         XCTAssertEqual(c.redis?.addresses, ["redis.internal:6379"])
         XCTAssertTrue(c.storageRedirect)
     }
+
+    func testPullThroughCacheExampleLoads() throws {
+        let loaded = try ConfigurationLoader.load(yaml: try firstYAMLBlock(after: "### Pull-through cache"), environment: [:])
+        XCTAssertEqual(loaded.warnings, [])
+        XCTAssertEqual(loaded.configuration.proxy?.upstreams.map(\.prefix), ["docker.io", "ghcr.io"])
+        XCTAssertEqual(loaded.configuration.proxy?.upstreams.first?.username, "me")
+    }
 }
