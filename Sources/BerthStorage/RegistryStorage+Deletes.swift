@@ -20,6 +20,7 @@ extension RegistryStorage {
     public func deleteManifest(_ reference: Reference, in repository: RepositoryName, overwrite: Bool = false) async throws {
         let digest = try await resolveManifest(reference, in: repository)
         try await ensureIndexed(repository)
+        defer { overviewChanged(repository) }
         switch reference {
         case .tag(let tag):
             if !overwrite, let rule = immutability.rule(for: tag.value, in: repository.value) {

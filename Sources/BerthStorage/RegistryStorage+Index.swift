@@ -9,6 +9,8 @@ final class IndexState: Sendable {
     private let indexed = Mutex<Set<RepositoryName>>([])
     private let catalogBuiltFlag = Mutex(false)
     let listings: ListingCache
+    /// What the web UI shows of each repository (Browse/).
+    let overviews = OverviewCache()
 
     init(counters: CacheCounters? = nil) { listings = ListingCache(counters: counters) }
 

@@ -63,6 +63,7 @@ extension RegistryStorage {
             try await moveTag(tag, to: digest, in: repository, exclusive: guarded.contains(tag))
         }
         try await addToCatalog(repository)
+        overviewChanged(repository)
         return (digest, manifest)
     }
 
