@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Webhook notification delivery (Notifications/).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Web UI templates (BerthUI).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // Pure OCI model: digests, names, references, media types, manifests, error codes.
@@ -75,6 +77,21 @@ let package = Package(
                 "BerthStorage",
                 "BerthAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The web UI at /ui/ and its small JSON API: server-rendered Mustache pages over the indexes.
+        .target(
+            name: "BerthUI",
+            dependencies: [
+                "BerthCore",
+                "BerthStorage",
+                "BerthAuth",
+                "BerthAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -132,6 +149,7 @@ let package = Package(
                 "BerthProxy",
                 "BerthAPI",
                 "BerthAuth",
+                "BerthUI",
                 "CBerthSystem",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -171,7 +189,7 @@ let package = Package(
         .executableTarget(
             name: "berth-bench",
             dependencies: [
-                "BerthCore", "BerthStorage", "BerthFilesystem",
+                "BerthCore", "BerthStorage", "BerthFilesystem", "BerthUI",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -2,6 +2,7 @@ import BerthAPI
 import BerthAuth
 import BerthFilesystem
 import BerthStorage
+import BerthUI
 import Foundation
 import Hummingbird
 import Logging
@@ -64,6 +65,8 @@ public func buildApplication(
         admin: collector,
         scrub: scrubber,
         pullThrough: config.proxy.map { makePullThroughCache($0, storage: storage, logger: logger) })
+    let ui = try makeWebUI(config, storage: storage, secret: secret, access: access, tokenService: tokenService,
+                           admin: collector, events: events)
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
     let retention = RetentionService(storage: storage, settings: config.retention, readOnly: config.readOnly,
@@ -72,7 +75,7 @@ public func buildApplication(
         "addr": "\(config.httpAddress)", "storage": "\(config.storageBackend.name)", "root": "\(root)", "delete": "\(config.deleteEnabled)",
     ])
     return Application(
-        responder: HealthCheckedResponder(inner: api, readiness: observability.readiness),
+        responder: HealthCheckedResponder(inner: WebUIResponder(ui: ui, inner: api), readiness: observability.readiness),
         server: server,
         configuration: .init(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),
@@ -84,6 +87,22 @@ public func buildApplication(
             + notificationServices(events),  // notifications: one deliverer per endpoint
         onServerRunning: onServerRunning,
         logger: logger)
+}
+
+/// The web UI (`ui.enabled`), with the API's users (the same loaded htpasswd file) and access rules.
+func makeWebUI(_ config: BerthConfiguration, storage: RegistryStorage, secret: String, access: AccessControl,
+               tokenService: TokenService?, admin: any AdminOperations, events: (any EventSink)?) throws -> WebUI? {
+    guard config.uiEnabled else { return nil }
+    let authentication: UIAuthentication
+    switch (access.mode, tokenService) {
+    case (.open, _): authentication = .open
+    case (.htpasswd(_, let file), _): authentication = .users(file, access.rules)
+    case (.token, let service?): authentication = .users(service.users, access.rules)
+    case (.token, nil): authentication = .external(access.rules)
+    }
+    let settings = UISettings(deleteEnabled: config.deleteEnabled, readOnly: config.readOnly, network: config.network,
+                              secure: config.tls != nil)
+    return try WebUI(storage: storage, authentication: authentication, settings: settings, secret: secret, admin: admin, events: events)
 }
 
 /// Who may do what, from `auth` and `access`, and Berth's own token service when configured.

@@ -78,6 +78,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var scrub = ScrubSettings()
     /// `retention`: policies deleting old tags and untagged manifests (ConfigurationLoader+Retention.swift).
     public var retention = RetentionSettings()
+    /// `ui.enabled`: the web UI at `/ui/` (BerthUI).
+    public var uiEnabled = true
 
     public init() {}
 
@@ -110,6 +112,7 @@ public struct BerthConfiguration: Sendable, Equatable {
             "validation.manifests.indexes.platforms: \(manifestValidation.requireIndexChildren ? "all" : "none")",
             "validation.manifests.layers: \(manifestValidation.requireLayers ? "all" : "none")",
             "storage.maintenance.readonly.enabled: \(readOnly)",
+            "ui.enabled: \(uiEnabled)",
         ]
         if let debug = observability.debugAddress {
             lines += ["http.debug.addr: \(debug)", "http.debug.prometheus.enabled: \(observability.prometheusEnabled)",

@@ -174,6 +174,7 @@ public struct ConfigurationLoader {
         "retention": .section, "retention.interval": .value, "retention.dryrun": .value, "retention.policies": .value,
         "reporting": .ignored("reporting (bugsnag, newrelic) is not supported; the settings have no effect"),
         "catalog": .ignored("catalog settings have no effect in this version"),
+        "ui": .section, "ui.enabled": .value,
     ]
 
     var problems: [String] = []
@@ -276,6 +277,7 @@ public struct ConfigurationLoader {
             problems.append("validation.manifests.layers \(other) is not one of all (every layer must be pushed first) or none (sparse images)")
         }
         if let v = bool(tree, "storage.maintenance.readonly.enabled") { c.readOnly = v }
+        if let v = bool(tree, "ui.enabled") { c.uiEnabled = v }
         buildSecurity(tree, &c)
         buildNetwork(tree, &c)
         buildDebug(tree, &c)
