@@ -84,6 +84,7 @@ public func buildApplication(
             backlog: 4096,
             reuseAddress: true),
         services: [purger, catalogBuilder, collector, scrubber, retention, MemoryTrimmer()] + statistics + observability.services(storage: storage, logger: logger)
+            + (ui == nil ? [] : [OverviewIndexer(storage: storage, logger: logger)])  // web UI: repository overviews
             + notificationServices(events),  // notifications: one deliverer per endpoint
         onServerRunning: onServerRunning,
         logger: logger)

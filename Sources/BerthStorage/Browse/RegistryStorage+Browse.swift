@@ -32,6 +32,23 @@ extension RegistryStorage {
         return overview
     }
 
+    /// Computes the overviews of catalogued repositories that have none yet or an old one
+    /// (the server's overview indexer runs this at start and every minute). Returns how many.
+    @discardableResult
+    public func refreshOverviews() async throws -> Int {
+        var computed = 0
+        for name in try await catalog() {
+            guard let repository = try? RepositoryName(name), index.overviews.needsRefresh(repository) else { continue }
+            try Task.checkCancellation()
+            let generation = index.overviews.generation
+            // A repository deleted meanwhile is skipped; the next catalog read no longer lists it.
+            guard let overview = try? await computeOverview(repository) else { continue }
+            index.overviews.set(repository, overview, computedSince: generation)
+            computed += 1
+        }
+        return computed
+    }
+
     /// Drops the repository's cached overview (after a push or delete).
     func overviewChanged(_ repository: RepositoryName) { index.overviews.invalidate(repository) }
 

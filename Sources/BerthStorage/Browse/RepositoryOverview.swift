@@ -46,8 +46,9 @@ public struct TagOverview: Sendable, Equatable, Codable {
 }
 
 /// Repository overviews by name. A push or delete through this process drops the repository's
-/// entry (`invalidate`); entries also expire after `maxAge`, which is how changes made by other
-/// processes sharing the storage (and by garbage collection) show up.
+/// entry (`invalidate`). Entries expire after `maxAge`, which is how changes made by other
+/// processes sharing the storage (and by garbage collection) show up; the server's overview
+/// indexer recomputes each entry once it is `refreshAge` old, so pages never wait for that.
 final class OverviewCache: Sendable {
     private struct Entry {
         var overview: RepositoryOverview
@@ -63,11 +64,20 @@ final class OverviewCache: Sendable {
     private let state = Mutex(State())
     static let limit = 50_000
     static let maxAge: Duration = .seconds(600)
+    static let refreshAge: Duration = .seconds(300)
 
     func get(_ name: RepositoryName) -> RepositoryOverview? {
         state.withLock { s in
             guard let entry = s.entries[name], ContinuousClock.now - entry.computedAt < Self.maxAge else { return nil }
             return entry.overview
+        }
+    }
+
+    /// Whether the entry is missing or `refreshAge` old.
+    func needsRefresh(_ name: RepositoryName) -> Bool {
+        state.withLock { s in
+            guard let entry = s.entries[name] else { return true }
+            return ContinuousClock.now - entry.computedAt >= Self.refreshAge
         }
     }
 
