@@ -191,6 +191,8 @@ let package = Package(
             dependencies: [
                 "BerthCore", "BerthStorage", "BerthFilesystem", "BerthUI",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Fuzz targets for the parsers (route, digest, names, ranges, manifests, configuration) and
@@ -230,6 +232,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BerthServerTests", dependencies: ["BerthServer", "BerthAuth"]),
+        .testTarget(name: "BerthUITests", dependencies: ["BerthUI"]),
         .testTarget(
             name: "BerthRedisTests",
             dependencies: ["BerthRedis", "BerthStorage", "BerthStorageConformance", .product(name: "NIOCore", package: "swift-nio")]

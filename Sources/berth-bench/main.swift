@@ -86,3 +86,7 @@ let blobDigest = Digest.compute(blob)
 try await measure("blob push 8 MiB (storage, fsync)", bytesPerOp: blob.count) {
     try await storage.putBlob(blobDigest, in: repo, length: Int64(blob.count), body: OneBuffer(bytes: blob))
 }
+
+// Web UI pages over 10,000 repositories (UIBenchmark.swift); `--ui-repositories N` changes the count.
+let uiRepositories = CommandLine.arguments.firstIndex(of: "--ui-repositories").flatMap { Int(CommandLine.arguments[$0 + 1]) } ?? 10_000
+try await benchmarkWebUI(repositories: uiRepositories)
