@@ -32,6 +32,7 @@ enum UIBrowser {
         case click(String)
         case screenshot(String)
         case eval(String)
+        case key(String)
 
         var json: [String: Any] {
             switch self {
@@ -41,6 +42,7 @@ enum UIBrowser {
             case .click(let selector): ["click": selector, "dom": true]
             case .screenshot(let path): ["screenshot": path]
             case .eval(let expression): ["eval": expression]
+            case .key(let name): ["key": name]
             }
         }
     }

@@ -43,6 +43,11 @@ final class UIBrowserTests: IntegrationTestCase {
             .click(#"[id="tag-1.0"] a.delete"#),
             .screenshot(UIBrowser.screenshot("delete-confirm.png")),
             .click("#confirm-delete"),
+            // Keyboard: the first Tab reaches the skip link, the next ones the navigation.
+            .key("Tab"),
+            .eval("document.activeElement.className + ' ' + document.activeElement.getAttribute('href')"),
+            .key("Tab"),
+            .eval("document.activeElement.textContent"),
         ])
         XCTAssertEqual(run.problems, [], "console errors, exceptions or failed loads")
         let p = run.pages
@@ -77,6 +82,8 @@ final class UIBrowserTests: IntegrationTestCase {
         XCTAssertTrue(p[18].dom.contains(#"id="tag-latest""#))
         let tags = try await Skopeo.listTags("docker://\(registry.host)/team/web")
         XCTAssertEqual(tags, ["latest"])
+        XCTAssertEqual(p[20].value as? String, "skip #main")
+        XCTAssertEqual(p[22].value as? String, "Berth")
         let gone = try await HTTP.request("GET", URL(string: "\(base)/v2/team/web/manifests/1.0")!)
         XCTAssertEqual(gone.status, 404)
     }

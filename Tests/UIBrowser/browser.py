@@ -7,6 +7,7 @@ Reads a JSON plan on stdin: {"chromium": PATH, "steps": [STEP, ...]}, where a ST
   {"viewport": [W, H], "mobile": B}  set the window size (before the next screenshot)
   {"fill": {SELECTOR: VALUE, ...}}   set form fields
   {"click": SELECTOR}                click an element and wait for the page it loads
+  {"key": NAME}                      press a key (Tab, Enter) as the keyboard would
   {"screenshot": PATH}               save a PNG of the current page
   {"eval": JS}                       evaluate an expression, its value in the step's result
 and a step may ask for "dom": true (the page's HTML in its result). Prints one JSON object:
@@ -161,6 +162,11 @@ def main():
             if "click" in step:
                 selector = json.dumps(step["click"])
                 browser.until_loaded(lambda: browser.evaluate("document.querySelector(%s).click()" % selector))
+            if "key" in step:
+                codes = {"Tab": 9, "Enter": 13}
+                for kind in ("rawKeyDown", "keyUp"):
+                    browser.call("Input.dispatchKeyEvent", {"type": kind, "key": step["key"], "code": step["key"],
+                                                            "windowsVirtualKeyCode": codes.get(step["key"], 0)})
             if "eval" in step:
                 result["value"] = browser.evaluate(step["eval"])
             if "screenshot" in step:
