@@ -55,13 +55,15 @@ public struct RegistryAPI: HTTPResponder {
     let scrub: (any ScrubOperations)?
     /// The pull-through cache (`proxy`); nil: every repository is served from storage alone.
     let pullThrough: (any PullThroughCache)?
+    /// Answers the requests outside the API it claims (the web UI); nil: none.
+    let pages: (any PageResponder)?
     let extraHeaders: HTTPFields
     /// `settings.network` when it has allow or deny lists (nil keeps the open fast path free).
     let networkRules: NetworkRules?
 
     public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open,
                 tokenService: TokenService? = nil, observers: [any RequestObserver] = [], events: (any EventSink)? = nil,
-                admin: (any AdminOperations)? = nil, scrub: (any ScrubOperations)? = nil,
+                admin: (any AdminOperations)? = nil, scrub: (any ScrubOperations)? = nil, pages: (any PageResponder)? = nil,
                 pullThrough: (any PullThroughCache)? = nil) {
         self.pullThrough = pullThrough
         self.storage = storage
@@ -73,6 +75,7 @@ public struct RegistryAPI: HTTPResponder {
         self.events = events
         self.admin = admin
         self.scrub = scrub
+        self.pages = pages
         var fields = HTTPFields()
         for (name, value) in settings.extraHeaders {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
@@ -122,6 +125,12 @@ public struct RegistryAPI: HTTPResponder {
             trace.route = "/token"
             try admitNetwork(nil, trace: &trace)
             return try await TokenRoutes(service: tokenService).respond(request, context: context)
+        }
+        if let pages, pages.handles(request) {
+            // Inside the API's responder so that page requests get request ids, the access log,
+            // metrics and `http.headers` like every other request.
+            trace.route = pages.route
+            return await pages.respond(to: request, peer: context.remoteAddress?.ipAddress, logger: context.logger)
         }
         guard let route = Route(path: request.uri.path) else {
             try admitNetwork(nil, trace: &trace)
@@ -212,6 +221,15 @@ extension HTTPField.Name {
     static let requestID = Self("X-Request-Id")!
     static let xForwardedFor = Self("X-Forwarded-For")!
     static let forwarded = Self("Forwarded")!
+}
+
+/// Another set of pages served beside the API (the web UI): it says which requests are its own
+/// and answers them completely, errors included.
+public protocol PageResponder: Sendable {
+    /// The route label for logs and metrics (`/ui`).
+    var route: String { get }
+    func handles(_ request: Request) -> Bool
+    func respond(to request: Request, peer: String?, logger: Logger) async -> Response
 }
 
 /// Small helpers shared by the route collections.

@@ -47,6 +47,8 @@ public func buildApplication(
     let statistics: [any Service] = observability.metrics.map {
         [StorageStatisticsService(storage: storage, metrics: $0, logger: logger)]
     } ?? []
+    let ui = try makeWebUI(config, storage: storage, secret: secret, access: access, tokenService: tokenService,
+                           admin: collector, events: events)
     let api = RegistryAPI(
         storage: storage,
         signer: UploadStateSigner(secret: secret),
@@ -64,9 +66,8 @@ public func buildApplication(
         events: events,
         admin: collector,
         scrub: scrubber,
+        pages: ui,
         pullThrough: config.proxy.map { makePullThroughCache($0, storage: storage, logger: logger) })
-    let ui = try makeWebUI(config, storage: storage, secret: secret, access: access, tokenService: tokenService,
-                           admin: collector, events: events)
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
     let retention = RetentionService(storage: storage, settings: config.retention, readOnly: config.readOnly,
@@ -75,7 +76,7 @@ public func buildApplication(
         "addr": "\(config.httpAddress)", "storage": "\(config.storageBackend.name)", "root": "\(root)", "delete": "\(config.deleteEnabled)",
     ])
     return Application(
-        responder: HealthCheckedResponder(inner: WebUIResponder(ui: ui, inner: api), readiness: observability.readiness),
+        responder: HealthCheckedResponder(inner: api, readiness: observability.readiness),
         server: server,
         configuration: .init(
             address: .hostname(config.httpAddress.host, port: config.httpAddress.port),

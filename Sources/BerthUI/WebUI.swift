@@ -31,9 +31,11 @@ public struct UISettings: Sendable {
     }
 }
 
-/// The web UI. `handles` says whether a request is the UI's; `respond` answers it and never
-/// throws: every failure becomes an HTML error page (or a JSON error under `/ui/api/`).
-public struct WebUI: Sendable {
+/// The web UI, served by the registry API's responder (`PageResponder`): `handles` says whether a
+/// request is the UI's; `respond` answers it and never throws: every failure becomes an HTML error
+/// page (or a JSON error under `/ui/api/`).
+public struct WebUI: PageResponder {
+    public let route = "/ui"
     let storage: RegistryStorage
     let authentication: UIAuthentication
     let settings: UISettings
@@ -132,21 +134,4 @@ struct UIError: Error {
 extension HTTPField.Name {
     static let xForwardedFor = Self("X-Forwarded-For")!
     static let forwarded = Self("Forwarded")!
-}
-
-/// Sends `/ui/...` (and a browser's `GET /`) to the web UI and everything else to the registry API.
-public struct WebUIResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == RegistryContext {
-    public typealias Context = RegistryContext
-    let ui: WebUI?
-    let inner: Inner
-
-    public init(ui: WebUI?, inner: Inner) {
-        self.ui = ui
-        self.inner = inner
-    }
-
-    public func respond(to request: Request, context: Context) async throws -> Response {
-        guard let ui, ui.handles(request) else { return try await inner.respond(to: request, context: context) }
-        return await ui.respond(to: request, peer: context.remoteAddress?.ipAddress, logger: context.logger)
-    }
 }

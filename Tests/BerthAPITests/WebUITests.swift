@@ -34,6 +34,8 @@ final class WebUITests: XCTestCase {
             let csp = try XCTUnwrap(page.headers[HTTPField.Name("Content-Security-Policy")!])
             XCTAssertTrue(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), csp)
             XCTAssertEqual(page.headers[HTTPField.Name("X-Frame-Options")!], "DENY")
+            // Served through the API's responder: request ids (and the access log, metrics) as for the API.
+            XCTAssertNotNil(page.headers[HTTPField.Name("X-Request-Id")!])
             let setCookie = try XCTUnwrap(page.headers[.setCookie])
             XCTAssertTrue(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && setCookie.contains("Path=/ui"), setCookie)
             XCTAssertFalse(bodyString(page).contains("http://") && bodyString(page).contains("<script src=\"http"), "external resources")
