@@ -48,7 +48,9 @@ final class UIAuthTests: IntegrationTestCase {
             .goto("\(base)/ui/repository?name=team/app"),
             .eval(deleteButtons),
             .goto("\(base)/ui/admin"),
+            .click("#run-gc"),
             .screenshot(UIBrowser.screenshot("storage.png")),
+            .click("#compute-usage"),
         ])
         let p = run.pages
         // The anonymous visitor is sent to the sign-in page, which returns them where they were going.
@@ -69,6 +71,10 @@ final class UIAuthTests: IntegrationTestCase {
         XCTAssertTrue(p[14].dom.contains(#"<strong id="user">alice</strong>"#))
         XCTAssertEqual(p[16].value as? Int, 1, "alice's delete button")
         XCTAssertTrue(p[17].dom.contains("Garbage collection") && p[17].dom.contains("Run garbage collection"))
+        // A dry-run collection's results, then the usage per repository.
+        XCTAssertTrue(p[18].dom.contains("Collection finished (dry run)"), p[18].dom)
+        XCTAssertTrue(p[18].dom.contains(#"id="gc""#), "the last collection's report")
+        XCTAssertTrue(p[20].dom.contains(#"<table id="usage""#) && p[20].dom.contains("<td>secret/vault</td>"), p[20].dom)
         // The failed sign-in (401) and bob's refused storage page (403) are the only failed loads.
         let unexpected = run.problems.filter { !$0.contains("status of 401") && !$0.contains("status of 403") }
         XCTAssertEqual(unexpected, [], "console errors, exceptions or failed loads")

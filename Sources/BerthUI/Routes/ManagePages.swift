@@ -66,10 +66,11 @@ struct ManagePages {
         return admin
     }
 
-    func admin(_ query: FormData, message: String?) async throws -> Response {
+    /// `justRun`: a collection this request ran (a dry run is never kept as the last one).
+    func admin(_ query: FormData, message: String?, justRun: GCReport? = nil) async throws -> Response {
         let admin = try requireAdmin()
         let counts = ui.storage.statistics.current
-        let last = try await admin.lastGarbageCollection()
+        let last: GCReport? = if let justRun { justRun } else { try await admin.lastGarbageCollection() }
         var usage: [UsageRow] = []
         let usageShown = query["usage"] == "true"
         if usageShown {
@@ -98,7 +99,7 @@ struct ManagePages {
         }
         let verb = dryRun ? "would remove" : "removed"
         let message = "Collection finished\(dryRun ? " (dry run)" : ""): \(verb) \(report.manifestsRemoved) manifests and \(report.blobsRemoved) blobs, \(Formatting.bytes(report.bytesReclaimed))."
-        return try await self.admin(FormData(""), message: message)
+        return try await self.admin(FormData(""), message: message, justRun: report)
     }
 
     static func facts(_ counts: StorageCounts) -> [KeyValue] {

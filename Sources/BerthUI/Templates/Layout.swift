@@ -82,7 +82,7 @@ enum LayoutTemplate {
         td.num, th.num { text-align: right; white-space: nowrap; }
         code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
         pre { background: var(--soft); border: 1px solid var(--line); padding: 8px; white-space: pre-wrap; word-break: break-all; max-height: 480px; overflow: auto; }
-        dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
+        dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0 0 12px; }
         dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }
         form.search { display: flex; gap: 8px; margin-bottom: 12px; flex-wrap: wrap; }
         input[type=search], input[type=text], input[type=password] { font: inherit; padding: 6px 8px; border: 1px solid var(--line); border-radius: 6px; background: var(--bg); color: var(--fg); min-width: 0; flex: 1 1 200px; }
