@@ -130,6 +130,10 @@ public struct RegistryAPI: HTTPResponder {
             // Inside the API's responder so that page requests get request ids, the access log,
             // metrics and `http.headers` like every other request.
             trace.route = pages.route
+            // Rate limits count page requests (sign-in attempts included) by client address.
+            if let limiter = settings.rateLimiter {
+                try limiter.admit(client: clientKey(.anonymous, trace.client), bytes: request.contentLength ?? 0)
+            }
             return await pages.respond(to: request, peer: context.remoteAddress?.ipAddress, logger: context.logger)
         }
         guard let route = Route(path: request.uri.path) else {

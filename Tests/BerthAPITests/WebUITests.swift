@@ -99,6 +99,17 @@ final class WebUITests: XCTestCase {
         }
     }
 
+    func testRateLimitsCountPageRequests() async throws {
+        try await Registry.run(configure: { config in
+            config.rateLimit.requestsPerSecond = 0.5
+            config.rateLimit.burst = 2
+        }) { client in
+            for _ in 0..<2 { try await client.expect(.get, "/ui/login", .ok) }
+            let limited = try await client.send(.post, "/ui/login", body: bytes("username=a&password=b"))
+            XCTAssertEqual(limited.status, .tooManyRequests)
+        }
+    }
+
     func testDeletesAreNotOfferedWhenDisabledAndTheUICanBeTurnedOff() async throws {
         try await Registry.run(deleteEnabled: false) { client in
             try await client.pushImage("ro/app", tag: "v1")
