@@ -99,6 +99,22 @@ final class WebUITests: XCTestCase {
         }
     }
 
+    func testTheListIsPagedAndSearchable() async throws {
+        try await Registry.run { client in
+            for i in 0..<53 { try await client.pushImage(String(format: "app-%02d", i), tag: "v1", seed: UInt8(i % 7 + 1)) }
+            let first = bodyString(try await client.send(.get, "/ui/"))
+            XCTAssertTrue(first.contains("53 repositories") && first.contains("Page 1 of 2"), first)
+            XCTAssertTrue(first.contains(">app-49</a>") && !first.contains(">app-50</a>"))
+            XCTAssertTrue(first.contains(#"href="/ui/?q=&amp;page=2""#), "the next-page link")
+            let second = bodyString(try await client.send(.get, "/ui/?page=2"))
+            XCTAssertTrue(second.contains(">app-52</a>") && !second.contains(">app-00</a>"))
+            let search = bodyString(try await client.send(.get, "/ui/?q=APP-1"))
+            XCTAssertTrue(search.contains("10 repositories") && !search.contains("Page 1"), search)
+            let none = bodyString(try await client.send(.get, "/ui/?q=%3Cscript%3E"))
+            XCTAssertTrue(none.contains("No repositories match “&lt;script&gt;”"), none)
+        }
+    }
+
     func testRateLimitsCountPageRequests() async throws {
         try await Registry.run(configure: { config in
             config.rateLimit.requestsPerSecond = 0.5
