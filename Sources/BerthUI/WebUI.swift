@@ -89,6 +89,9 @@ public struct WebUI: PageResponder {
         switch error {
         case let error as UIError: (error.status, error.message)
         case let error as RegistryError: (HTTPResponse.Status(code: error.code.httpStatus), error.message)
+        // Hummingbird's own (a form body over its limit, say).
+        case let error as any HTTPResponseError where error.status.code < 500:
+            (error.status, "the request was refused: \(error.status.reasonPhrase.lowercased())")
         default: (.internalServerError, "the server could not answer this request; its log says why")
         }
     }

@@ -66,7 +66,7 @@ func benchmarkWebUI(repositories count: Int) async throws {
     print("web UI: first repository list page, overviews not yet cached: \((ContinuousClock.now - cold).formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 2))))")
     // What the server's overview indexer does at start (OverviewIndexer.swift).
     let indexing = ContinuousClock.now
-    let indexed = try await storage.refreshOverviews()
+    let indexed = try await storage.refreshOverviews() ?? 0
     print("web UI: overview index of \(indexed) repositories built in \((ContinuousClock.now - indexing).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))")
     let pages = [
         ("UI repository list, page 1", "/ui/"),

@@ -33,9 +33,12 @@ extension RegistryStorage {
     }
 
     /// Computes the overviews of catalogued repositories that have none yet or an old one
-    /// (the server's overview indexer runs this at start and every minute). Returns how many.
+    /// (the server's overview indexer runs this at start and every minute). Returns how many, or
+    /// nil when the catalog is not built yet: building it is left to the server's catalog builder,
+    /// since a second walk of the storage racing pushes could drop their catalog entries.
     @discardableResult
-    public func refreshOverviews() async throws -> Int {
+    public func refreshOverviews() async throws -> Int? {
+        if !index.catalogBuilt, try await !driver.exists(StoragePath.catalogIndexed.path) { return nil }
         var computed = 0
         for name in try await catalog() {
             guard let repository = try? RepositoryName(name), index.overviews.needsRefresh(repository) else { continue }
