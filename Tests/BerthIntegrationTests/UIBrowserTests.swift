@@ -33,6 +33,10 @@ final class UIBrowserTests: IntegrationTestCase {
             .goto("\(base)/ui/manifest?name=library/greeter&reference=1.0"),
             .screenshot(UIBrowser.screenshot("manifest.png")),
             .goto("\(base)/ui/manifest?name=team/multi&reference=v1"),
+            .eval("""
+                (async () => { const b = document.querySelector('button[data-copy]'); b.click();
+                  await new Promise(r => setTimeout(r, 300)); return b.textContent + ' ' + await navigator.clipboard.readText(); })()
+                """),
             .viewport(width: 390, height: 844, mobile: true),
             .goto("\(base)/ui/"),
             .screenshot(UIBrowser.screenshot("repositories-phone.png")),
@@ -74,16 +78,18 @@ final class UIBrowserTests: IntegrationTestCase {
             XCTAssertTrue(manifest.contains(text), "manifest page shows \(text)")
         }
         XCTAssertTrue(p[8].dom.contains(index.images[1].manifest.digest.prefix(19)), "index children")
-        XCTAssertTrue(p[10].dom.contains(">team/multi</a>"), "phone view of the list")
+        // The copy button puts the pull command on the clipboard.
+        XCTAssertEqual(p[9].value as? String, "Copied docker pull \(registry.host)/team/multi@\(index.index.digest)")
+        XCTAssertTrue(p[11].dom.contains(">team/multi</a>"), "phone view of the list")
         // Deleting through the UI: a confirmation page, then the tag is gone from the page and the API.
-        XCTAssertTrue(p[16].dom.contains("Delete tag?"), p[16].url)
-        XCTAssertTrue(p[18].url.contains("/ui/repository?name=team/web"), p[18].url)
-        XCTAssertFalse(p[18].dom.contains(#"id="tag-1.0""#))
-        XCTAssertTrue(p[18].dom.contains(#"id="tag-latest""#))
+        XCTAssertTrue(p[17].dom.contains("Delete tag?"), p[17].url)
+        XCTAssertTrue(p[19].url.contains("/ui/repository?name=team/web"), p[19].url)
+        XCTAssertFalse(p[19].dom.contains(#"id="tag-1.0""#))
+        XCTAssertTrue(p[19].dom.contains(#"id="tag-latest""#))
         let tags = try await Skopeo.listTags("docker://\(registry.host)/team/web")
         XCTAssertEqual(tags, ["latest"])
-        XCTAssertEqual(p[20].value as? String, "skip #main")
-        XCTAssertEqual(p[22].value as? String, "Berth")
+        XCTAssertEqual(p[21].value as? String, "skip #main")
+        XCTAssertEqual(p[23].value as? String, "Berth")
         let gone = try await HTTP.request("GET", URL(string: "\(base)/v2/team/web/manifests/1.0")!)
         XCTAssertEqual(gone.status, 404)
     }
