@@ -118,7 +118,7 @@ public struct WebUI: PageResponder {
     }
 
     func navigation(_ viewer: Viewer) -> Navigation {
-        Navigation(user: viewer.user, canSignIn: viewer.canSignIn, signInOffered: viewer.canSignIn,
+        Navigation(user: viewer.user, canSignIn: viewer.canSignIn,
                    mayAdminister: viewer.mayAdminister && admin != nil, csrfToken: viewer.csrfToken)
     }
 }

@@ -14,12 +14,7 @@ import NIOCore
 /// - `GET /ui/api/session`: `{user, mayAdminister, csrfToken}`
 struct UIAPIRoutes {
     let ui: WebUI
-    var viewer: Viewer
-
-    init(ui: WebUI, viewer: Viewer) {
-        self.ui = ui
-        self.viewer = viewer
-    }
+    let viewer: Viewer
 
     func respond(_ request: Request) async throws -> Response {
         guard request.method == .get || request.method == .head else {

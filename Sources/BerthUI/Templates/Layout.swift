@@ -21,7 +21,7 @@ enum LayoutTemplate {
         <span class="who">
         {{#nav.user}}<span>Signed in as <strong id="user">{{.}}</strong></span>
         <form method="post" action="/ui/logout" class="inline"><input type="hidden" name="csrf" value="{{nav.csrfToken}}"><button type="submit">Sign out</button></form>{{/nav.user}}
-        {{^nav.user}}{{#nav.signInOffered}}<a href="/ui/login">Sign in</a>{{/nav.signInOffered}}{{/nav.user}}
+        {{^nav.user}}{{#nav.canSignIn}}<a href="/ui/login">Sign in</a>{{/nav.canSignIn}}{{/nav.user}}
         </span>
         </nav>
         </header>

@@ -43,7 +43,6 @@ extension Navigation: MustacheParent {
         switch key {
         case "user": user as Any?
         case "canSignIn": canSignIn
-        case "signInOffered": signInOffered
         case "mayAdminister": mayAdminister
         case "csrfToken": csrfToken
         default: nil

@@ -9,8 +9,8 @@ struct KeyValue {
 /// The header of every page: who is signed in and where they may go.
 struct Navigation {
     var user: String?
+    /// Whether there are passwords to check (htpasswd users), so a sign-in link is shown.
     var canSignIn: Bool
-    var signInOffered: Bool
     var mayAdminister: Bool
     var csrfToken: String
 }
