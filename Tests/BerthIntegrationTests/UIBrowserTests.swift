@@ -52,6 +52,9 @@ final class UIBrowserTests: IntegrationTestCase {
             .eval("document.activeElement.className + ' ' + document.activeElement.getAttribute('href')"),
             .key("Tab"),
             .eval("document.activeElement.textContent"),
+            .goto("\(base)/ui/manifest?name=library/greeter&reference=1.0"),
+            .eval("document.getElementById('layers').scrollIntoView(); window.scrollY > 0"),
+            .screenshot(UIBrowser.screenshot("manifest-layers-referrers.png")),
         ])
         XCTAssertEqual(run.problems, [], "console errors, exceptions or failed loads")
         let p = run.pages
@@ -90,6 +93,7 @@ final class UIBrowserTests: IntegrationTestCase {
         XCTAssertEqual(tags, ["latest"])
         XCTAssertEqual(p[21].value as? String, "skip #main")
         XCTAssertEqual(p[23].value as? String, "Berth")
+        XCTAssertEqual(p[25].value as? Bool, true, "the manifest page scrolls to its layers")
         let gone = try await HTTP.request("GET", URL(string: "\(base)/v2/team/web/manifests/1.0")!)
         XCTAssertEqual(gone.status, 404)
     }

@@ -73,7 +73,7 @@ enum LayoutTemplate {
         .who { margin-left: auto; display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
         main { max-width: 1200px; margin: 0 auto; padding: 16px; }
         footer { max-width: 1200px; margin: 0 auto; padding: 16px; color: var(--muted); font-size: 13px; }
-        h1 { font-size: 24px; margin: 8px 0 12px; word-break: break-all; } h2 { font-size: 18px; margin: 24px 0 8px; }
+        h1 { font-size: 24px; margin: 8px 0 12px; word-break: break-all; } h2 { font-size: 18px; margin: 24px 0 8px; } h3 { font-size: 15px; margin: 12px 0 4px; }
         .muted { color: var(--muted); }
         .scroll { overflow-x: auto; }
         table { border-collapse: collapse; width: 100%; }
