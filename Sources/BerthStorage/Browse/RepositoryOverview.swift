@@ -87,7 +87,9 @@ final class OverviewCache: Sendable {
     func set(_ name: RepositoryName, _ overview: RepositoryOverview, computedSince generation: UInt64) {
         state.withLock { s in
             guard s.generation == generation else { return }
-            if s.entries.count >= Self.limit { s.entries.removeAll(keepingCapacity: true) }
+            // Full (a registry of more than `limit` repositories): one arbitrary entry goes, not all
+            // of them, so the indexer's work is not thrown away wholesale.
+            if s.entries.count >= Self.limit, s.entries[name] == nil { s.entries.remove(at: s.entries.startIndex) }
             s.entries[name] = Entry(overview: overview, computedAt: .now)
         }
     }
