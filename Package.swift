@@ -137,6 +137,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Copying images between registries (berth copy) and replication rules (replication, berth sync).
+        .target(
+            name: "BerthReplication",
+            dependencies: [
+                "BerthCore", "BerthStorage", "BerthProxy",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Typed configuration and application assembly.
         .target(
             name: "BerthServer",
@@ -147,6 +157,7 @@ let package = Package(
                 "BerthS3",
                 "BerthRedis",
                 "BerthProxy",
+                "BerthReplication",
                 "BerthAPI",
                 "BerthAuth",
                 "BerthUI",
@@ -180,6 +191,9 @@ let package = Package(
                 "BerthServer",
                 "BerthStorage",
                 "BerthAuth",
+                "BerthCore",
+                "BerthProxy",
+                "BerthReplication",
                 "CBerthSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -246,6 +260,7 @@ let package = Package(
                 // The multi-node tests create their bucket on moto.
                 "BerthS3",
                 "BerthProxy",
+                "BerthReplication",
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Run the application in-process (a ServiceGroup, shut down gracefully) and read its bound port.
                 .product(name: "Hummingbird", package: "hummingbird"),

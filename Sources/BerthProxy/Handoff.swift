@@ -4,8 +4,10 @@ import Synchronization
 /// Hands buffers from one producer to one consumer, one at a time: `send` waits until the
 /// consumer has taken the previous buffer, so a slow consumer slows the producer instead of
 /// piling bytes up in memory. The consumer may leave (`cancel`); sends then return false at once.
-final class Handoff: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
+public final class Handoff: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+
+    public init() {}
 
     private struct State {
         var item: ByteBuffer?
@@ -23,7 +25,7 @@ final class Handoff: AsyncSequence, Sendable {
     private let state = Mutex(State())
 
     /// Waits until the consumer took `buffer`; false when it has left.
-    func send(_ buffer: ByteBuffer) async -> Bool {
+    public func send(_ buffer: ByteBuffer) async -> Bool {
         await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let action = state.withLock { s -> (() -> Void) in
                 if s.cancelled { return { continuation.resume(returning: false) } }
@@ -41,7 +43,7 @@ final class Handoff: AsyncSequence, Sendable {
     }
 
     /// No more buffers; with `error`, the consumer's next read throws it.
-    func finish(_ error: (any Error)? = nil) {
+    public func finish(_ error: (any Error)? = nil) {
         let consumer = state.withLock { s -> CheckedContinuation<ByteBuffer?, any Error>? in
             s.ended = true
             s.failure = error
@@ -52,7 +54,7 @@ final class Handoff: AsyncSequence, Sendable {
     }
 
     /// The consumer has left: the pending and later sends return false.
-    func cancel() {
+    public func cancel() {
         let producer = state.withLock { s -> CheckedContinuation<Bool, Never>? in
             s.cancelled = true
             s.item = nil
@@ -62,7 +64,7 @@ final class Handoff: AsyncSequence, Sendable {
         producer?.resume(returning: false)
     }
 
-    func next() async throws -> ByteBuffer? {
+    public func next() async throws -> ByteBuffer? {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
             let action = state.withLock { s -> (() -> Void) in
                 if let item = s.item {
@@ -82,10 +84,10 @@ final class Handoff: AsyncSequence, Sendable {
         }
     }
 
-    struct AsyncIterator: AsyncIteratorProtocol {
+    public struct AsyncIterator: AsyncIteratorProtocol {
         let handoff: Handoff
-        mutating func next() async throws -> ByteBuffer? { try await handoff.next() }
+        public mutating func next() async throws -> ByteBuffer? { try await handoff.next() }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handoff: self) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handoff: self) }
 }

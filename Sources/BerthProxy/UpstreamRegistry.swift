@@ -22,7 +22,7 @@ public final class UpstreamRegistry: Sendable {
     let logger: Logger
     private let tokens = Mutex<[String: (token: String, expires: ContinuousClock.Instant)]>([:])
 
-    static let manifestTypes = [
+    public static let manifestTypes = [
         "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.docker.distribution.manifest.v2+json",
     ].joined(separator: ", ")
@@ -35,31 +35,44 @@ public final class UpstreamRegistry: Sendable {
         self.logger = logger
     }
 
-    struct Answer {
-        var status: Int
-        var headers: HTTPHeaders
-        var body: HTTPClientResponse.Body
+    public struct Answer: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: HTTPClientResponse.Body
     }
 
     /// Sends a request for `repository`, answering a 401 the way the upstream asks (basic
-    /// credentials, or a bearer token for `repository:<name>:pull` from its token service).
-    func send(_ method: HTTPMethod, _ path: String, repository: String, accept: String? = nil) async throws -> Answer {
-        let scope = "repository:\(repository):pull"
+    /// credentials, or a bearer token for `repository:<name>:<actions>` from its token service).
+    /// `path` is absolute on the registry (`/v2/...`) or a full URL (an upload's `Location`).
+    /// `body` makes a request that is sent once: it is only retried after a 401 when `replay`
+    /// gives it again.
+    public func send(_ method: HTTPMethod, _ path: String, repository: String, actions: String = "pull",
+                     accept: String? = nil, headers: [(String, String)] = [],
+                     body: (@Sendable () -> HTTPClientRequest.Body)? = nil) async throws -> Answer {
+        let scope = "repository:\(repository):\(actions)"
         var authorization = cachedToken(scope).map { "Bearer \($0)" }
         for attempt in 0..<2 {
-            let answer = try await plain(method, path, accept: accept, authorization: authorization)
+            let answer = try await plain(method, path, accept: accept, headers: headers, body: body?(), authorization: authorization)
             guard answer.status == 401, attempt == 0,
                   let challenge = answer.headers.first(name: "WWW-Authenticate") else { return answer }
             _ = try? await answer.body.collect(upTo: 64 << 10)
             authorization = try await authorize(challenge, scope: scope)
         }
-        throw UpstreamUnavailable(description: "\(remoteURL) kept refusing \(path) after authenticating")
+        throw UpstreamUnavailable(description: "\(remoteURL) kept refusing \(path) after authenticating; check the credentials")
     }
 
-    private func plain(_ method: HTTPMethod, _ path: String, accept: String?, authorization: String?) async throws -> Answer {
-        var request = HTTPClientRequest(url: remoteURL + path)
+    /// A `Location` (absolute, or relative to the registry) as a full URL.
+    public func absolute(_ location: String) -> String {
+        location.hasPrefix("http://") || location.hasPrefix("https://") ? location : remoteURL + location
+    }
+
+    private func plain(_ method: HTTPMethod, _ path: String, accept: String?, headers: [(String, String)],
+                       body: HTTPClientRequest.Body?, authorization: String?) async throws -> Answer {
+        var request = HTTPClientRequest(url: absolute(path))
         request.method = method
         if let accept { request.headers.add(name: "Accept", value: accept) }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = body }
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         do {
             let response = try await http.execute(request, timeout: .seconds(60))

@@ -1,6 +1,7 @@
 import BerthAPI
 import BerthAuth
 import BerthFilesystem
+import BerthReplication
 import BerthStorage
 import BerthUI
 import Foundation
@@ -39,7 +40,9 @@ public func buildApplication(
     let (access, tokenService) = try await makeAccessControl(config, logger: logger)
     let limits = config.rateLimit
     // --- Notifications: the sink queues events durably; its deliverers run as services (below).
-    let events = try await makeEventSink(config, storage: storage, metrics: observability.metrics, logger: logger)
+    let notifications = try await makeEventSink(config, storage: storage, metrics: observability.metrics, logger: logger)
+    let replicator = config.replication.map { Replicator(settings: $0, storage: storage, http: upstreamHTTPClient(), logger: logger) }
+    let events: (any EventSink)? = replicator.map { ReplicatingEventSink(notifications: notifications, replicator: $0) } ?? notifications
     // --- end notifications
     let collector = GarbageCollectionService(storage: storage, settings: config.garbageCollection,
                                              metrics: observability.metrics, logger: logger)
@@ -75,6 +78,11 @@ public func buildApplication(
     logger.info("starting Berth", metadata: [
         "addr": "\(config.httpAddress)", "storage": "\(config.storageBackend.name)", "root": "\(root)", "delete": "\(config.deleteEnabled)",
     ])
+    var services: [any Service] = [purger, catalogBuilder, collector, scrubber, retention, MemoryTrimmer()]
+    services += statistics + observability.services(storage: storage, logger: logger)
+    if ui != nil { services.append(OverviewIndexer(storage: storage, logger: logger)) }  // web UI: repository overviews
+    services += notificationServices(notifications)  // notifications: one deliverer per endpoint
+    if let replicator { services.append(ReplicationService(replicator: replicator, logger: logger)) }
     return Application(
         responder: HealthCheckedResponder(inner: api, readiness: observability.readiness),
         server: server,
@@ -84,9 +92,7 @@ public func buildApplication(
             // Room for bursts of new connections (the kernel caps it at net.core.somaxconn).
             backlog: 4096,
             reuseAddress: true),
-        services: [purger, catalogBuilder, collector, scrubber, retention, MemoryTrimmer()] + statistics + observability.services(storage: storage, logger: logger)
-            + (ui == nil ? [] : [OverviewIndexer(storage: storage, logger: logger)])  // web UI: repository overviews
-            + notificationServices(events),  // notifications: one deliverer per endpoint
+        services: services,
         onServerRunning: onServerRunning,
         logger: logger)
 }

@@ -3,6 +3,7 @@
 import BerthAuth
 import BerthProxy
 import BerthRedis
+import BerthReplication
 import BerthStorage
 import Logging
 
@@ -44,6 +45,8 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var rootDirectory = "./data"
     /// Which driver holds the content (ConfigurationLoader+Storage.swift).
     public var storageBackend = StorageBackend.filesystem
+    /// `replication`: rules pushing repositories to remote registries; nil: none.
+    public var replication: ReplicationSettings?
     /// `proxy`: the pull-through cache (ConfigurationLoader+Proxy.swift); nil: none.
     public var proxy: ProxySettings?
     /// `storage.cache.blobdescriptor: redis` and `redis`: the blob descriptor cache the nodes share.

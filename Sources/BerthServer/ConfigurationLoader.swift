@@ -186,7 +186,7 @@ public struct ConfigurationLoader {
         for key in node.keys.sorted() {
             let full = (path + [key.lowercased()]).joined(separator: ".")
             let value = node[key]!
-            switch Self.keys[full] ?? Self.s3Keys[full] ?? Self.proxyKeys[full] {
+            switch Self.keys[full] ?? Self.s3Keys[full] ?? Self.proxyKeys[full] ?? Self.replicationKeys[full] {
             case nil:
                 warnings.append("unknown configuration key \(full) is ignored")
             case .section?:
@@ -286,6 +286,7 @@ public struct ConfigurationLoader {
         buildConnectionLimits(tree, &c)
         buildStorage(tree, &c)
         buildProxy(tree, &c)
+        buildReplication(tree, &c)
         buildScrub(tree, &c)
         buildRetention(tree, &c)
         buildPolicies(tree, &c)

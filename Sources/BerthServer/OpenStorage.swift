@@ -65,15 +65,21 @@ private func openS3(_ configuration: S3Configuration, logger: Logger) async thro
 /// The upstream HTTP client lives as long as the process, like the S3 clients.
 private let upstreamClients = Mutex<[HTTPClient]>([])
 
-/// The pull-through cache for `proxy`, with its own HTTP client (redirects followed: upstreams
-/// often send blob downloads to object storage).
-func makePullThroughCache(_ settings: ProxySettings, storage: RegistryStorage, logger: Logger) -> ProxyCache {
+/// An HTTP client for other registries (upstreams, replication remotes), kept for the process's
+/// life; redirects are followed (registries often send blob downloads to object storage).
+public func upstreamHTTPClient() -> HTTPClient {
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
     configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
     configuration.redirectConfiguration = .follow(max: 5, allowCycles: false)
     let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     upstreamClients.withLock { $0.append(client) }
+    return client
+}
+
+/// The pull-through cache for `proxy`.
+func makePullThroughCache(_ settings: ProxySettings, storage: RegistryStorage, logger: Logger) -> ProxyCache {
+    let client = upstreamHTTPClient()
     for upstream in settings.upstreams {
         logger.info("pull-through cache", metadata: [
             "prefix": "\(upstream.prefix.isEmpty ? "(every repository)" : upstream.prefix)", "upstream": "\(upstream.remoteURL)",

@@ -17,7 +17,7 @@ struct Berth: AsyncParsableCommand {
             from the environment (REGISTRY_HTTP_ADDR, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, ...).
             """,
         version: BerthVersion.string,
-        subcommands: [Serve.self, Config.self, GarbageCollect.self, Scrub.self, Retention.self, DiskUsage.self, Index.self, Htpasswd.self])
+        subcommands: [Serve.self, Config.self, GarbageCollect.self, Scrub.self, Retention.self, DiskUsage.self, Index.self, Htpasswd.self, Copy.self, Sync.self])
 }
 
 enum BerthVersion {

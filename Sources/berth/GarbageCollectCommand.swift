@@ -125,6 +125,21 @@ final class ProgressDisplay: Sendable {
         }
     }
 
+    /// A byte-count bar for `label` (one blob of a copy); a line per label off a terminal.
+    func bytes(label: String, done: Int64, total: Int64) {
+        state.withLock {
+            if $0.phase != label {
+                if $0.drawn { Self.write("\n") }
+                $0 = State(phase: label, total: Int(total), done: 0, drawn: false)
+                if !isTerminal { Self.write("copying \(label) (\(total) bytes)\n") }
+            }
+            guard isTerminal else { return }
+            $0.done = Int(done)
+            $0.drawn = true
+            Self.write("\r" + Self.bar(phase: label, done: Int(done), total: Int(total)))
+        }
+    }
+
     func finish() {
         state.withLock {
             if $0.drawn { Self.write("\n") }

@@ -52,8 +52,9 @@ class IntegrationTestCase: XCTestCase {
         return layouts
     }
 
-    func startReferenceRegistry(root: URL, accessLog: Bool = false) async throws -> ReferenceRegistry {
-        let registry = try await ReferenceRegistry.start(root: root.path, scratch: try temporaryDirectory("reference"), accessLog: accessLog)
+    func startReferenceRegistry(root: URL, accessLog: Bool = false, port: Int? = nil) async throws -> ReferenceRegistry {
+        let registry = try await ReferenceRegistry.start(root: root.path, scratch: try temporaryDirectory("reference"), accessLog: accessLog,
+                                                         port: port)
         cleanups.append { await registry.stop() }
         return registry
     }

@@ -118,12 +118,12 @@ final class ReferenceRegistry: Sendable {
     /// Starts it on `root`, writing its configuration into `scratch`. A port taken between
     /// choosing and binding is retried with another one. `accessLog` writes one line per request
     /// into `log`.
-    static func start(root: String, scratch: URL, accessLog: Bool = false) async throws -> ReferenceRegistry {
+    static func start(root: String, scratch: URL, accessLog: Bool = false, port fixedPort: Int? = nil) async throws -> ReferenceRegistry {
         try Tools.require(Tools.referenceRegistry)
         var lastLog = ""
         for attempt in 1...3 {
-            let port = try freeLoopbackPort()
-            let configURL = scratch.appendingPathComponent("registry-\(attempt).yml")
+            let port = try fixedPort ?? freeLoopbackPort()
+            let configURL = scratch.appendingPathComponent("registry-\(attempt)-\(UUID().uuidString.prefix(6)).yml")
             let config = """
                 version: 0.1
                 log:
