@@ -24,6 +24,14 @@ public protocol ScrubOperations: Sendable {
     func scrubStatus() async throws -> ScrubReport?
 }
 
+/// Replication rules run by the server (implemented there, as a service).
+public protocol ReplicationOperations: Sendable {
+    /// Each rule's status, as JSON the admin API answers with.
+    func replicationStatus() throws -> ByteBuffer
+    /// Starts a full run of every rule in the background.
+    func startReplication()
+}
+
 public struct ScrubAlreadyRunning: Error, CustomStringConvertible {
     public let startedAt: Date
     public init(startedAt: Date) { self.startedAt = startedAt }
@@ -47,6 +55,7 @@ struct AdminRoutes {
 
     func respond(_ endpoint: Route.AdminEndpoint, _ request: Request, identity: Identity) async throws -> Response {
         if endpoint == .scrub { return try await scrub(request) }
+        if endpoint == .replication { return try replication(request) }
         guard let admin = api.admin else {
             throw RegistryError(.notFound, "the admin API is not available on this server")
         }
@@ -69,7 +78,20 @@ struct AdminRoutes {
             return try Self.json(try await admin.storageUsage(repository: repository))
         case (.scrub, _):
             return try await scrub(request)
+        case (.replication, _):
+            return try replication(request)
         }
+    }
+
+    /// `GET /admin/api/replication`: each rule's counts, last run, last error and queued jobs;
+    /// `POST`: a full run of every rule now (202).
+    func replication(_ request: Request) throws -> Response {
+        guard let replication = api.replication else {
+            throw RegistryError(.notFound, "no replication rules are configured on this server (replication.rules)")
+        }
+        if request.method == .post { replication.startReplication() }
+        return Response(status: request.method == .post ? .accepted : .ok,
+                        headers: [.contentType: "application/json"], body: .init(byteBuffer: try replication.replicationStatus()))
     }
 
     func scrub(_ request: Request) async throws -> Response {

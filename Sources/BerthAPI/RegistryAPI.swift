@@ -53,6 +53,8 @@ public struct RegistryAPI: HTTPResponder {
     let admin: (any AdminOperations)?
     /// Integrity scrubs for `/admin/api/scrub`; nil: it answers 404.
     let scrub: (any ScrubOperations)?
+    /// Replication status and runs for `/admin/api/replication`; nil: it answers 404.
+    let replication: (any ReplicationOperations)?
     /// The pull-through cache (`proxy`); nil: every repository is served from storage alone.
     let pullThrough: (any PullThroughCache)?
     /// Answers the requests outside the API it claims (the web UI); nil: none.
@@ -64,8 +66,9 @@ public struct RegistryAPI: HTTPResponder {
     public init(storage: RegistryStorage, signer: UploadStateSigner, settings: APISettings, access: AccessControl = .open,
                 tokenService: TokenService? = nil, observers: [any RequestObserver] = [], events: (any EventSink)? = nil,
                 admin: (any AdminOperations)? = nil, scrub: (any ScrubOperations)? = nil, pages: (any PageResponder)? = nil,
-                pullThrough: (any PullThroughCache)? = nil) {
+                pullThrough: (any PullThroughCache)? = nil, replication: (any ReplicationOperations)? = nil) {
         self.pullThrough = pullThrough
+        self.replication = replication
         self.storage = storage
         self.signer = signer
         self.settings = settings

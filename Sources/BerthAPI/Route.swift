@@ -20,6 +20,8 @@ package enum Route: Equatable, Sendable {
         case storage
         /// Integrity scrub: the current or last run (GET), a background run now (POST).
         case scrub
+        /// Replication rules: each rule's status (GET), a full run now (POST).
+        case replication
     }
 
     /// nil when the path is not an API endpoint. The path is read as bytes, not Characters: a
@@ -94,7 +96,7 @@ package enum Route: Equatable, Sendable {
         case .blob: ["GET", "HEAD", "DELETE"]
         case .uploads: ["POST"]
         case .upload: ["GET", "PATCH", "PUT", "DELETE"]
-        case .admin(.gc), .admin(.scrub): ["GET", "POST"]
+        case .admin(.gc), .admin(.scrub), .admin(.replication): ["GET", "POST"]
         case .admin(.storage): ["GET"]
         }
     }

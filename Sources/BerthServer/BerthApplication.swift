@@ -42,6 +42,7 @@ public func buildApplication(
     // --- Notifications: the sink queues events durably; its deliverers run as services (below).
     let notifications = try await makeEventSink(config, storage: storage, metrics: observability.metrics, logger: logger)
     let replicator = config.replication.map { Replicator(settings: $0, storage: storage, http: upstreamHTTPClient(), logger: logger) }
+    let pullThrough = config.proxy.map { makePullThroughCache($0, storage: storage, logger: logger) }
     let events: (any EventSink)? = replicator.map { ReplicatingEventSink(notifications: notifications, replicator: $0) } ?? notifications
     // --- end notifications
     let collector = GarbageCollectionService(storage: storage, settings: config.garbageCollection,
@@ -70,7 +71,10 @@ public func buildApplication(
         admin: collector,
         scrub: scrubber,
         pages: ui,
-        pullThrough: config.proxy.map { makePullThroughCache($0, storage: storage, logger: logger) })
+        pullThrough: pullThrough,
+        replication: replicator.map { ReplicationAdmin(replicator: $0) })
+    if let replicator { observability.metrics?.observeReplication(replicator) }
+    if let pullThrough { observability.metrics?.observeProxy(pullThrough) }
     let purger = UploadPurger(storage: storage, settings: config.uploadPurging, logger: logger)
     let catalogBuilder = CatalogBuilder(storage: storage, logger: logger)
     let retention = RetentionService(storage: storage, settings: config.retention, readOnly: config.readOnly,

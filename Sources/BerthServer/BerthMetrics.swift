@@ -1,4 +1,6 @@
 import BerthAPI
+import BerthProxy
+import BerthReplication
 import BerthStorage
 import CoreMetrics
 import Foundation
@@ -195,6 +197,36 @@ public final class BerthMetrics: RequestObserver, Sendable {
                 CoreMetrics.Counter(label: "berth_http_connections_cut_off_total", dimensions: [("reason", reason.rawValue)],
                                     factory: factory)
                     .increment(by: max(0, catchUp("connections/\(reason.rawValue)", to: cutoffs[reason, default: 0])))
+            }
+        }
+    }
+
+    /// Reports each replication rule at every scrape: `berth_replication_images_total{rule,outcome}`
+    /// (replicated, failed), `berth_replication_deletes_total{rule}`, `berth_replication_pending{rule}`,
+    /// `berth_replication_last_success_timestamp_seconds{rule}`.
+    func observeReplication(_ replicator: Replicator) {
+        beforeRender { [self] in
+            for status in replicator.status() {
+                let rule = [("rule", status.rule)]
+                for (outcome, total) in [("replicated", status.imagesReplicated), ("failed", status.imagesFailed)] {
+                    CoreMetrics.Counter(label: "berth_replication_images_total", dimensions: rule + [("outcome", outcome)], factory: factory)
+                        .increment(by: max(0, catchUp("replication/\(status.rule)/\(outcome)", to: total)))
+                }
+                CoreMetrics.Counter(label: "berth_replication_deletes_total", dimensions: rule, factory: factory)
+                    .increment(by: max(0, catchUp("replication/\(status.rule)/deletes", to: status.deletesReplicated)))
+                CoreMetrics.Gauge(label: "berth_replication_pending", dimensions: rule, factory: factory).record(status.pending)
+                CoreMetrics.Gauge(label: "berth_replication_last_success_timestamp_seconds", dimensions: rule, factory: factory)
+                    .record(status.lastSuccess?.timeIntervalSince1970 ?? 0)
+            }
+        }
+    }
+
+    /// Reports the pull-through cache's upstream downloads: `berth_proxy_upstream_fetches_total{kind}`.
+    func observeProxy(_ cache: ProxyCache) {
+        beforeRender { [self] in
+            for (kind, total) in [("blob", cache.blobFetches.load(ordering: .relaxed)), ("manifest", cache.manifestFetches.load(ordering: .relaxed))] {
+                CoreMetrics.Counter(label: "berth_proxy_upstream_fetches_total", dimensions: [("kind", kind)], factory: factory)
+                    .increment(by: max(0, catchUp("proxy/\(kind)", to: total)))
             }
         }
     }

@@ -1,6 +1,8 @@
 import BerthAPI
 import BerthReplication
+import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Runs the replication rules inside `berth serve`: the queue of pushes to replicate, and a full
@@ -27,6 +29,22 @@ struct ReplicationService: Service {
             try? await gracefulShutdown()
             group.cancelAll()
         }
+    }
+}
+
+/// `/admin/api/replication`.
+struct ReplicationAdmin: ReplicationOperations {
+    let replicator: Replicator
+
+    func replicationStatus() throws -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return ByteBuffer(bytes: try encoder.encode(["rules": replicator.status()]))
+    }
+
+    func startReplication() {
+        Task { await replicator.syncAll() }
     }
 }
 

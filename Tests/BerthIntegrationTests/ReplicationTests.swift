@@ -28,8 +28,11 @@ final class ReplicationTests: IntegrationTestCase {
 
     func testAPushAppearsOnTheRemoteWithinSeconds() async throws {
         let remote = try await startReferenceRegistry(root: try temporaryDirectory("remote"))
+        let debugPort = try freeLoopbackPort()
         let berth = try await startBerth(root: try temporaryDirectory("berth")) { config in
             config.replication = ReplicationSettings(rules: [self.rule(remote.host)], interval: .seconds(3600))
+            config.observability.debugAddress = ListenAddress(host: "127.0.0.1", port: debugPort)
+            config.observability.prometheusEnabled = true
         }
         let image = TestImage.random(layerCount: 2, layerSize: 300_000)
         let layouts = try temporaryDirectory("layouts")
@@ -48,6 +51,22 @@ final class ReplicationTests: IntegrationTestCase {
         XCTAssertNotEqual(other.status, 200, "other/* is not selected by the rule")
         let tags = try await Skopeo.listTags("docker://\(remote.host)/team/app")
         XCTAssertEqual(tags, ["v1"], "latest is not selected by the tag glob v*")
+
+        // The status per rule: the admin API and the metrics.
+        let status = try await HTTP.request("GET", berth.baseURL.appendingPathComponent("admin/api/replication"))
+        XCTAssertEqual(status.status, 200, status.text)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: status.body) as? [String: Any])
+        let rule = try XCTUnwrap((json["rules"] as? [[String: Any]])?.first)
+        XCTAssertEqual(rule["rule"] as? String, "backup")
+        XCTAssertEqual(rule["imagesReplicated"] as? Int, 1)
+        XCTAssertEqual(rule["imagesFailed"] as? Int, 0)
+        XCTAssertNotNil(rule["lastSuccess"])
+        let metrics = try await HTTP.request("GET", URL(string: "http://127.0.0.1:\(debugPort)/metrics")!).text
+        XCTAssertTrue(metrics.contains(#"berth_replication_images_total{outcome="replicated",rule="backup"} 1"#)
+                      || metrics.contains(#"berth_replication_images_total{rule="backup",outcome="replicated"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains("berth_replication_last_success_timestamp_seconds"), metrics)
+        let run = try await HTTP.request("POST", berth.baseURL.appendingPathComponent("admin/api/replication"))
+        XCTAssertEqual(run.status, 202, run.text)
     }
 
     func testADownRemoteReceivesEverythingOnceItIsBack() async throws {
