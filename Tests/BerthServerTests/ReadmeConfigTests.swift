@@ -96,4 +96,11 @@ final class ReadmeConfigTests: XCTestCase {
         XCTAssertEqual(loaded.configuration.proxy?.upstreams.map(\.prefix), ["docker.io", "ghcr.io"])
         XCTAssertEqual(loaded.configuration.proxy?.upstreams.first?.username, "me")
     }
+
+    func testReplicationExampleLoads() throws {
+        let loaded = try ConfigurationLoader.load(yaml: try firstYAMLBlock(after: "### Replication"), environment: [:])
+        XCTAssertEqual(loaded.warnings, [])
+        XCTAssertEqual(loaded.configuration.replication?.rules.map(\.name), ["backup"])
+        XCTAssertEqual(loaded.configuration.replication?.rules.first?.destinationPrefix, "mirror/")
+    }
 }
