@@ -1,3 +1,4 @@
+import BerthAuth
 import BerthReplication
 import BerthServer
 import Foundation
@@ -87,6 +88,58 @@ final class ReplicationTests: IntegrationTestCase {
         for (i, image) in images.enumerated() {
             try await waitFor(remoteHost, "team/app\(i)", "v\(i)", digest: image.manifest.digest, seconds: 30)
         }
+    }
+
+    /// A remote Berth with its token service, pushed to as alice; a rule with `deletes` removes
+    /// there what is deleted here.
+    func testATokenAuthenticatedRemoteAndReplicatedDeletes() async throws {
+        let dir = try temporaryDirectory("token-remote")
+        let key = dir.appendingPathComponent("signing.pem").path
+        try await ProcessRunner.run("/usr/bin/openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key])
+        let htpasswd = try TestUsers.writeAliceAndBob(in: dir)
+        let port = try freeLoopbackPort()
+        let remote = try await startBerth(root: try temporaryDirectory("remote-root")) { config in
+            config.httpAddress = ListenAddress(host: "127.0.0.1", port: port)
+            var service = AuthSettings.TokenServiceSettings(service: "remote", issuer: "remote-issuer", signingKey: key, htpasswd: htpasswd)
+            service.realm = "http://127.0.0.1:\(port)/token"
+            config.auth.mode = .tokenService(service)
+            config.auth.rules = AccessRules(rules: [AccessRule(users: ["alice"], repositories: ["**"], actions: [.pull, .push, .delete])])
+        }
+        let berth = try await startBerth(root: try temporaryDirectory("berth")) { config in
+            var rule = self.rule(remote.host)
+            rule.username = "alice"
+            rule.password = "alice-pw"
+            rule.deletes = true
+            config.replication = ReplicationSettings(rules: [rule], interval: .seconds(3600))
+        }
+        let image = TestImage.random(layerCount: 1, layerSize: 100_000)
+        let layouts = try temporaryDirectory("layouts")
+        try OCILayout.write(layouts.appendingPathComponent("src"), tag: "v", image: image)
+        try await Skopeo.copy("oci:\(layouts.path)/src:v", "docker://\(berth.host)/team/app:v1")
+        let pulled = layouts.appendingPathComponent("pulled")
+        let deadline = ContinuousClock.now + .seconds(15)
+        while true {
+            do {
+                try await Skopeo.copy("docker://\(remote.host)/team/app:v1", "oci:\(pulled.path):v", sourceCreds: "alice:alice-pw")
+                break
+            } catch where ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
+        try assertLayout(pulled, tag: "v", holds: image)
+
+        let deleted = try await HTTP.request("DELETE", berth.baseURL.appendingPathComponent("v2/team/app/manifests/\(image.manifest.digest)"))
+        XCTAssertEqual(deleted.status, 202, deleted.text)
+        let gone = ContinuousClock.now + .seconds(15)
+        var tags: [String] = ["v1"]
+        while ContinuousClock.now < gone {
+            let result = try await ProcessRunner.run(Tools.skopeo, ["--insecure-policy", "list-tags", "--tls-verify=false", "--creds", "alice:alice-pw",
+                                                                    "docker://\(remote.host)/team/app"], timeout: .seconds(30), allowFailure: true)
+            tags = result.status == 0 && result.stdout.contains("\"v1\"") ? ["v1"] : []
+            if tags.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        XCTAssertEqual(tags, [], "the delete reached the remote")
     }
 
     func testBerthSyncAndBerthCopy() async throws {
