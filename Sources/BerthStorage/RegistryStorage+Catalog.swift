@@ -60,7 +60,8 @@ extension RegistryStorage {
         }
         for name in (try? await driver.list(StoragePath.catalog.path)) ?? [] {
             guard let repository = StoragePath.repositoryName(catalogFileName: name) else { continue }
-            if !repositories.contains(repository) {
+            // A repository pushed to after the walk passed it has manifests now: its entry stays.
+            if !repositories.contains(repository), try await manifestDigests(in: repository).isEmpty {
                 try await driver.delete(StoragePath.catalogEntry(repository).path)
             }
         }
