@@ -101,12 +101,12 @@ public final class ProxyCache: PullThroughCache {
                     let head = try await mirror.upstream.send(.HEAD, "/v2/\(remote)/manifests/\(tag.value)", repository: remote,
                                                               accept: UpstreamRegistry.manifestTypes)
                     if head.status == 200, head.headers.first(name: "Docker-Content-Digest") == local.description {
-                        validated.withLock { $0[key] = .now }
+                        markValidated(key)
                         return
                     }
                 }
                 try await fetchManifest(mirror, remote, reference, repository)
-                validated.withLock { $0[key] = .now }
+                markValidated(key)
             } catch let error as UpstreamUnavailable {
                 guard local != nil else { throw Self.unavailable(error, "manifest \(tag.value) of \(repository)") }
                 logger.warning("upstream unreachable: serving the cached manifest", metadata: [
@@ -115,6 +115,17 @@ public final class ProxyCache: PullThroughCache {
             }
         }
     }
+
+    /// Notes when a tag was last checked; at most `validatedLimit` are kept (forgetting them all
+    /// costs one HEAD per tag).
+    private func markValidated(_ key: String) {
+        validated.withLock { checked in
+            if checked.count >= Self.validatedLimit { checked.removeAll(keepingCapacity: true) }
+            checked[key] = .now
+        }
+    }
+
+    static let validatedLimit = 100_000
 
     private func fetchManifest(_ mirror: Mirror, _ remote: String, _ reference: Reference, _ repository: RepositoryName) async throws {
         let name = reference.description
