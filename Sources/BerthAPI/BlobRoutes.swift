@@ -9,23 +9,23 @@ import NIOCore
 struct BlobRoutes {
     let api: RegistryAPI
 
-    func get(_ request: Request, name: String, digest digestString: String, head: Bool) async throws -> Response {
+    /// `askUpstream`: a blob a mirroring repository lacks is looked for upstream (once).
+    func get(_ request: Request, name: String, digest digestString: String, head: Bool, askUpstream: Bool = true) async throws -> Response {
         let repository = try api.repository(name)
         let digest = try Digest(parsing: digestString)
         let size: Int64
         do {
             size = try await api.storage.blobSize(digest, in: repository)
         } catch let error as RegistryError where error.code == .blobUnknown {
-            guard let pullThrough = api.pullThrough, pullThrough.mirrors(repository) else { throw error }
-            return try await fromUpstream(pullThrough, digest, repository, head: head, notFound: error)
+            guard askUpstream, let pullThrough = api.pullThrough, pullThrough.mirrors(repository) else { throw error }
+            guard let response = try await fromUpstream(pullThrough, digest, repository, head: head, notFound: error) else {
+                // Fetched by another request meanwhile: served from storage like any blob.
+                return try await get(request, name: name, digest: digestString, head: head, askUpstream: false)
+            }
+            return response
         }
-        var headers: HTTPFields = [
-            .contentType: "application/octet-stream",
-            .dockerContentDigest: digest.description,
-            .acceptRanges: "bytes",
-            .eTag: "\"\(digest)\"",
-            .cacheControl: "max-age=31536000",
-        ]
+        var headers = Self.headers(digest)
+        headers[.acceptRanges] = "bytes"
         var status = HTTPResponse.Status.ok
         var range: Range<Int64>? = nil
         switch ByteRange.resolve(request.headers[.range], size: size) {
@@ -78,29 +78,27 @@ struct BlobRoutes {
         return Response(status: status, headers: headers, body: body)
     }
 
+    static func headers(_ digest: Digest) -> HTTPFields {
+        [
+            .contentType: "application/octet-stream",
+            .dockerContentDigest: digest.description,
+            .eTag: "\"\(digest)\"",
+            .cacheControl: "max-age=31536000",
+        ]
+    }
+
     /// A blob a mirroring repository does not hold yet: its size from the upstream for a HEAD, its
     /// content streamed from the upstream (and stored) for a GET. Ranges are answered once stored.
+    /// nil when another request fetched it meanwhile (or the upstream has none): storage answers.
     private func fromUpstream(_ cache: any PullThroughCache, _ digest: Digest, _ repository: RepositoryName,
-                              head: Bool, notFound: RegistryError) async throws -> Response {
-        var headers: HTTPFields = [
-            .contentType: "application/octet-stream", .dockerContentDigest: digest.description,
-            .eTag: "\"\(digest)\"", .cacheControl: "max-age=31536000",
-        ]
+                              head: Bool, notFound: RegistryError) async throws -> Response? {
+        var headers = Self.headers(digest)
         if head {
             guard let size = try await cache.upstreamBlobSize(digest, in: repository) else { throw notFound }
             headers[.contentLength] = String(size)
             return Response(status: .ok, headers: headers)
         }
-        guard let (size, body) = try await cache.fetchBlob(digest, in: repository) else {
-            // Fetched by another request meanwhile, or absent upstream too.
-            let size = try await api.storage.blobSize(digest, in: repository)
-            let reader = try await api.storage.openBlob(digest)
-            headers[.contentLength] = String(size)
-            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: Int(size)) { writer in
-                try await reader.read(range: nil) { try await writer.write($0) }
-                try await writer.finish(nil)
-            })
-        }
+        guard let (size, body) = try await cache.fetchBlob(digest, in: repository) else { return nil }
         try await api.emit(.pull, repository: repository, digest: digest, mediaType: UploadRoutes.blobMediaType, size: size)
         headers[.contentLength] = String(size)
         return Response(status: .ok, headers: headers, body: body)

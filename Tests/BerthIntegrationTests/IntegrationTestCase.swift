@@ -1,3 +1,4 @@
+import BerthAuth
 import BerthServer
 import Foundation
 import XCTest
@@ -50,6 +51,23 @@ class IntegrationTestCase: XCTestCase {
             layouts[destination] = layout
         }
         return layouts
+    }
+
+    /// A Berth over plain HTTP with its own token service (`auth.tokenservice`), users alice
+    /// (password alice-pw) and bob (bob-pw) from `TestUsers`, and `rules`.
+    func startBerthWithTokenService(_ label: String, rules: [AccessRule]) async throws -> TestRegistry {
+        let dir = try temporaryDirectory(label)
+        let key = dir.appendingPathComponent("signing.pem").path
+        try await ProcessRunner.run("/usr/bin/openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key])
+        let htpasswd = try TestUsers.writeAliceAndBob(in: dir)
+        let port = try freeLoopbackPort()
+        return try await startBerth(root: try temporaryDirectory(label + "-root")) { config in
+            config.httpAddress = ListenAddress(host: "127.0.0.1", port: port)
+            var service = AuthSettings.TokenServiceSettings(service: label, issuer: label + "-issuer", signingKey: key, htpasswd: htpasswd)
+            service.realm = "http://127.0.0.1:\(port)/token"
+            config.auth.mode = .tokenService(service)
+            config.auth.rules = AccessRules(rules: rules)
+        }
     }
 
     func startReferenceRegistry(root: URL, accessLog: Bool = false, port: Int? = nil) async throws -> ReferenceRegistry {

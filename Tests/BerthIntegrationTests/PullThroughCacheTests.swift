@@ -101,6 +101,35 @@ final class PullThroughCacheTests: IntegrationTestCase {
                        "16 concurrent pulls of an uncached 256 MiB layer fetch it from the upstream once")
     }
 
+    /// The first client of an uncached layer hangs up after 1 MB: the download goes on into the
+    /// cache, and the next pull is served from it without asking the upstream again.
+    func testAClientLeavingMidStreamStillFillsTheCache() async throws {
+        let upstream = try await startReferenceRegistry(root: try temporaryDirectory("upstream"), accessLog: true)
+        let layouts = try temporaryDirectory("layouts")
+        let image = TestImage.random(layerCount: 1, layerSize: 24 << 20)
+        try OCILayout.write(layouts.appendingPathComponent("src"), tag: "v", image: image)
+        try await Skopeo.copy("oci:\(layouts.path)/src:v", "docker://\(upstream.host)/team/left:v1")
+        let cacheRoot = try temporaryDirectory("cache")
+        let cache = try await startBerth(root: cacheRoot) { config in
+            config.proxy = ProxySettings(upstreams: [.init(prefix: "ref", remoteURL: "http://\(upstream.host)")])
+        }
+        let layer = image.layers[0]
+        let url = "http://\(cache.host)/v2/ref/team/left/blobs/\(layer.digest)"
+        let partial = try await ProcessRunner.run("/bin/sh", ["-c", "curl -s --limit-rate 4M '\(url)' | head -c 1000000 | wc -c"],
+                                                  timeout: .seconds(60), allowFailure: true)
+        XCTAssertEqual(partial.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "1000000")
+        let hex = String(layer.digest.dropFirst("sha256:".count))
+        let cached = cacheRoot.appendingPathComponent("docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !FileManager.default.fileExists(atPath: cached.path), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: cached.path), "the download went on into the cache")
+        let whole = try await ProcessRunner.run("/bin/sh", ["-c", "curl -sf '\(url)' | sha256sum"], timeout: .seconds(60))
+        XCTAssertEqual("sha256:" + (whole.stdout.split(separator: " ").first.map(String.init) ?? ""), layer.digest)
+        XCTAssertEqual(Self.count("\"GET /v2/team/left/blobs/\(layer.digest)", in: upstream.log), 1, "the second pull came from the cache")
+    }
+
     func testACorruptUpstreamBlobIsNeverServedOrKept() async throws {
         let upstreamRoot = try temporaryDirectory("upstream")
         let upstream = try await startReferenceRegistry(root: upstreamRoot)
@@ -136,21 +165,10 @@ final class PullThroughCacheTests: IntegrationTestCase {
     /// An upstream Berth with its token service: the cache logs in as bob (pull only) through the
     /// bearer-token dance for each repository's scope; wrong credentials give no content.
     func testAnUpstreamWithTokenAuthentication() async throws {
-        let dir = try temporaryDirectory("token-upstream")
-        let key = dir.appendingPathComponent("signing.pem").path
-        try await ProcessRunner.run("/usr/bin/openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key])
-        let htpasswd = try TestUsers.writeAliceAndBob(in: dir)
-        let port = try freeLoopbackPort()
-        let upstream = try await startBerth(root: try temporaryDirectory("token-root")) { config in
-            config.httpAddress = ListenAddress(host: "127.0.0.1", port: port)
-            var service = AuthSettings.TokenServiceSettings(service: "upstream", issuer: "upstream-issuer", signingKey: key, htpasswd: htpasswd)
-            service.realm = "http://127.0.0.1:\(port)/token"
-            config.auth.mode = .tokenService(service)
-            config.auth.rules = AccessRules(rules: [
-                AccessRule(users: ["alice"], repositories: ["team/**"], actions: [.pull, .push]),
-                AccessRule(users: ["bob"], repositories: ["team/**"], actions: [.pull]),
-            ])
-        }
+        let upstream = try await startBerthWithTokenService("token-upstream", rules: [
+            AccessRule(users: ["alice"], repositories: ["team/**"], actions: [.pull, .push]),
+            AccessRule(users: ["bob"], repositories: ["team/**"], actions: [.pull]),
+        ])
         let layouts = try temporaryDirectory("layouts")
         let image = TestImage.random(layerCount: 2, layerSize: 200_000)
         try OCILayout.write(layouts.appendingPathComponent("src"), tag: "v", image: image)

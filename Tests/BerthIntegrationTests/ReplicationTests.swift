@@ -93,18 +93,9 @@ final class ReplicationTests: IntegrationTestCase {
     /// A remote Berth with its token service, pushed to as alice; a rule with `deletes` removes
     /// there what is deleted here.
     func testATokenAuthenticatedRemoteAndReplicatedDeletes() async throws {
-        let dir = try temporaryDirectory("token-remote")
-        let key = dir.appendingPathComponent("signing.pem").path
-        try await ProcessRunner.run("/usr/bin/openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key])
-        let htpasswd = try TestUsers.writeAliceAndBob(in: dir)
-        let port = try freeLoopbackPort()
-        let remote = try await startBerth(root: try temporaryDirectory("remote-root")) { config in
-            config.httpAddress = ListenAddress(host: "127.0.0.1", port: port)
-            var service = AuthSettings.TokenServiceSettings(service: "remote", issuer: "remote-issuer", signingKey: key, htpasswd: htpasswd)
-            service.realm = "http://127.0.0.1:\(port)/token"
-            config.auth.mode = .tokenService(service)
-            config.auth.rules = AccessRules(rules: [AccessRule(users: ["alice"], repositories: ["**"], actions: [.pull, .push, .delete])])
-        }
+        let remote = try await startBerthWithTokenService("token-remote", rules: [
+            AccessRule(users: ["alice"], repositories: ["**"], actions: [.pull, .push, .delete]),
+        ])
         let berth = try await startBerth(root: try temporaryDirectory("berth")) { config in
             var rule = self.rule(remote.host)
             rule.username = "alice"
