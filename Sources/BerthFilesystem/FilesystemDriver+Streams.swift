@@ -131,5 +131,11 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
             fd = -1
         }
         try await settle()
+        // The rest goes to the disk now, while the response travels and the client sends its
+        // next request: the fsync that commits the blob then finds it written or on its way.
+        if written > flushedTo {
+            _ = berth_start_writeback(fd, flushedTo, written - flushedTo)
+            flushedTo = written
+        }
     }
 }

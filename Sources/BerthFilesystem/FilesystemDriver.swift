@@ -132,7 +132,7 @@ public struct FilesystemDriver: StorageDriver {
         let file = try full(path)
         let tmpDir = try full(StoragePath.temporaryDirectory.path)
         return try await blocking {
-            let tmp = tmpDir + "/" + UUID().uuidString
+            let tmp = tmpDir + "/" + Self.temporaryName()
             var fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd < 0, errno == ENOENT {
                 try Self.makeDirectories(tmpDir)
@@ -215,17 +215,33 @@ public struct FilesystemDriver: StorageDriver {
             existing = String(existing[..<slash])
         }
         guard let top = missing.first else { return false }
-        let box = staging + "/" + UUID().uuidString
-        let staged = ([box] + missing).joined(separator: "/")
-        guard (try? makeDirectories(staged)) != nil else { return false }
-        defer { try? FileManager.default.removeItem(atPath: box) }
+        // The topmost new directory is built under a temporary name and renamed to `top` last.
+        let box = staging + "/" + temporaryName()
+        let staged = ([box] + missing.dropFirst()).joined(separator: "/")
+        guard (try? makeDirectories(staged)) != nil else {
+            try? removeTree(box, path: box)
+            return false
+        }
         let file = staged + "/" + String(to[to.index(after: to.lastIndex(of: "/")!)...])
-        guard rename(from, file) == 0 else { return false }
+        guard rename(from, file) == 0 else {
+            try? removeTree(box, path: box)
+            return false
+        }
         // Fails when the directory appeared meanwhile and holds something (rename replaces only an
         // empty one): then the file goes back for the ordinary way.
-        if rename(box + "/" + top, existing + "/" + top) == 0 { return true }
+        if rename(box, existing + "/" + top) == 0 { return true }
         _ = rename(file, from)
+        try? removeTree(box, path: box)
         return false
+    }
+
+    /// A unique name for a file or directory in the temporary directory: 128 random bits from
+    /// the system generator (one `getrandom` call, no file to open).
+    static func temporaryName() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64, low = generator.next() as UInt64
+        let digits = String(high, radix: 16) + "-" + String(low, radix: 16)
+        return digits
     }
 
     static func parent(of file: String) -> String {
@@ -233,12 +249,19 @@ public struct FilesystemDriver: StorageDriver {
         return String(file[..<slash])
     }
 
+    /// `mkdir -p`: creates `dir` and its missing parents; existing ones are fine.
     static func makeDirectories(_ dir: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            throw StorageDriverError.io(operation: "mkdir", path: dir, reason: "\(error.localizedDescription)")
+        if mkdir(dir, 0o777) == 0 || errno == EEXIST && isDirectory(dir) { return }
+        if errno == ENOENT, dir.lastIndex(of: "/").map({ $0 > dir.startIndex }) == true {
+            try makeDirectories(parent(of: dir))
+            if mkdir(dir, 0o777) == 0 || errno == EEXIST && isDirectory(dir) { return }
         }
+        throw ioError("mkdir", dir)
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        guard let st = fileStatus(path: path) else { return false }
+        return (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     public func stat(_ path: String) async throws -> FileInfo {
@@ -332,7 +355,7 @@ public struct FilesystemDriver: StorageDriver {
         let tmpDir = try full(StoragePath.temporaryDirectory.path)
         try await blocking {
             // Rename out of the way first so the tree disappears from its path atomically.
-            let trash = tmpDir + "/" + UUID().uuidString
+            let trash = tmpDir + "/" + Self.temporaryName()
             if rename(file, trash) != 0 {
                 let code = errno
                 guard fileStatus(path: file) != nil else { return }  // nothing there to delete
@@ -354,18 +377,31 @@ public struct FilesystemDriver: StorageDriver {
     static func removeTree(_ file: String, path: String) throws {
         var attempt = 0
         while true {
-            do {
-                try FileManager.default.removeItem(atPath: file)
-                return
-            } catch {
-                attempt += 1
-                guard fileStatus(path: file) != nil else { return }
-                if attempt >= parentRaceAttempts {
-                    throw StorageDriverError.io(operation: "delete", path: path, reason: "\(error.localizedDescription)")
-                }
-                usleep(UInt32(attempt) * 500)
-            }
+            let code = removeOnce(file)
+            if code == 0 || code == ENOENT { return }
+            attempt += 1
+            if attempt >= parentRaceAttempts { throw ioError("delete", path, code) }
+            usleep(UInt32(attempt) * 500)
         }
+    }
+
+    /// One pass of `rm -r` with plain system calls; 0, or the errno of the first failure.
+    private static func removeOnce(_ file: String) -> Int32 {
+        if unlink(file) == 0 { return 0 }
+        guard errno == EISDIR || errno == EPERM else { return errno }
+        guard let handle = opendir(file) else { return errno }
+        var failure: Int32 = 0
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            let code = removeOnce(file + "/" + name)
+            if code != 0, code != ENOENT, failure == 0 { failure = code }
+        }
+        closedir(handle)
+        if rmdir(file) == 0 { return 0 }
+        return failure != 0 ? failure : errno
     }
 }
 

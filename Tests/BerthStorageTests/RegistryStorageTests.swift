@@ -161,6 +161,21 @@ final class RegistryStorageTests: XCTestCase {
         XCTAssertEqual(v9, 0)
     }
 
+    func testUploadStartTimeIsWhatISO8601DateFormatterReads() async throws {
+        let (storage, root) = try await makeStorage(self)
+        let before = Date().timeIntervalSince1970.rounded(.down)
+        let id = try await storage.startUpload(in: repo)
+        let text = try String(contentsOfFile: root + "/docker/registry/v2/repositories/team/app/_uploads/\(id)/startedat", encoding: .utf8)
+        let parsed = try XCTUnwrap(ISO8601DateFormatter().date(from: text), text)
+        XCTAssertGreaterThanOrEqual(parsed.timeIntervalSince1970, before)
+        XCTAssertLessThan(parsed.timeIntervalSince1970, before + 60)
+        // The same text the formatter writes, for dates with one-digit fields and late ones.
+        for seconds in [0.0, 1_000_000_000.5, 1_780_000_000, 4_102_444_799] {
+            let date = Date(timeIntervalSince1970: seconds)
+            XCTAssertEqual(RegistryStorage.timestamp(date), ISO8601DateFormatter().string(from: date))
+        }
+    }
+
     func testManifestPutWritesReferenceLayoutAndTag() async throws {
         let (storage, root) = try await makeStorage(self)
         let config = Array(#"{"architecture":"amd64","os":"linux"}"#.utf8)
