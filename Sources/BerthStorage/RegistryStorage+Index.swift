@@ -106,6 +106,11 @@ extension RegistryStorage {
     func moveTag(_ tag: Tag, to digest: Digest, in repository: RepositoryName, exclusive: Bool = false) async throws {
         let previous = try? await readLink(.tagCurrentLink(repository, tag))
         try await driver.putMarker(StoragePath.digestTag(repository, digest, tag).path)
+        if exclusive, let previous, previous != digest {
+            // Another push created the tag after this one's early check.
+            try await driver.delete(StoragePath.digestTag(repository, digest, tag).path)
+            try await refuseMovingImmutable(tag, to: digest, in: repository)
+        }
         if exclusive, previous == nil {
             let created = try await driver.putContentIfAbsent(StoragePath.tagCurrentLink(repository, tag).path,
                                                               ByteBuffer(string: digest.description))
