@@ -52,6 +52,7 @@ let package = Package(
             dependencies: [
                 "BerthStorage",
                 "CBerthSystem",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -224,7 +225,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
-        .testTarget(name: "BerthStorageTests", dependencies: ["BerthStorage", "BerthFilesystem", "BerthStorageConformance"]),
+        .testTarget(name: "BerthStorageTests", dependencies: ["BerthStorage", "BerthFilesystem", "BerthStorageConformance", "CBerthSystem"]),
         .testTarget(
             name: "BerthAPITests",
             dependencies: [

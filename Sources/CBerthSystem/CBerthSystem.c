@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CBerthSystem.h"
+#include <errno.h>
 #include <fcntl.h>
 #ifdef __linux__
 #include <malloc.h>
@@ -11,6 +12,16 @@ int berth_start_writeback(int fd, int64_t offset, int64_t length) {
 #else
     (void)fd; (void)offset; (void)length;
     return 0;
+#endif
+}
+
+int berth_open_direct(const char *path) {
+#if defined(__linux__) && defined(O_DIRECT)
+    return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+#else
+    (void)path;
+    errno = ENOTSUP;
+    return -1;
 #endif
 }
 

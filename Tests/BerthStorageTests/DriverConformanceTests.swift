@@ -28,6 +28,26 @@ final class FilesystemDriverConformanceTests: XCTestCase {
     func testUploadsAcrossInstances() async throws { try await conformance.uploadsAcrossInstances() }
 }
 
+/// The same with every write past the first bytes going to the disk with O_DIRECT.
+final class DirectWriteConformanceTests: XCTestCase {
+    var directory: URL!
+    var conformance: StorageDriverConformance!
+
+    override func setUp() async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("berth-conformance-\(UUID().uuidString)")
+        let driver = FilesystemDriver(root: directory.path, directWriteThreshold: 0)
+        try await driver.prepare()
+        conformance = StorageDriverConformance(driver: driver)
+    }
+
+    override func tearDown() async throws { try? FileManager.default.removeItem(at: directory) }
+
+    func testReads() async throws { try await conformance.reads() }
+    func testAppendingWriters() async throws { try await conformance.appendingWriters() }
+    func testMovesAndDeletes() async throws { try await conformance.movesAndDeletes() }
+    func testUploadsAcrossInstances() async throws { try await conformance.uploadsAcrossInstances() }
+}
+
 final class InMemoryDriverConformanceTests: XCTestCase {
     let conformance = StorageDriverConformance(driver: InMemoryDriver())
 

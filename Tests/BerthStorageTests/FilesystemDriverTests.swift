@@ -1,5 +1,6 @@
 @testable import BerthFilesystem
 import BerthStorage
+import CBerthSystem
 import Foundation
 import NIOCore
 import XCTest
@@ -156,6 +157,98 @@ final class FilesystemDriverTests: XCTestCase {
         let stored = FileManager.default.contents(atPath: root + "/t") ?? Data()
         XCTAssertEqual(stored.count, 9)
         XCTAssertTrue(stored == Data("keep+more".utf8), "content differs from keep+more")
+    }
+
+    /// Past the threshold, whole aligned blocks go to the disk with O_DIRECT and the rest through
+    /// the page cache: pieces of every awkward size, a threshold and a reopen at unaligned
+    /// offsets, a truncate into data still in a block, all land byte for byte.
+    func testDirectWritesKeepEveryByteInOrder() async throws {
+        let root = try makeTemporaryDirectory(self)
+        let driver = FilesystemDriver(root: root, directWriteThreshold: 100_003)
+        try await driver.prepare()
+        let opened = DirectBlocks.opened.withLockedValue { $0 }
+        var expected = [UInt8]()
+        var generator = SystemRandomNumberGenerator()
+        func piece(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) } }
+
+        let first = try await driver.writer("/up/data", append: true)
+        for count in [1, 4095, 100_000, 3, (1 << 20) + 17, 256 << 10, 5, (3 << 20) - 1, 4096] {
+            let bytes = piece(count)
+            expected += bytes
+            try await first.write(ByteBuffer(bytes: bytes))
+        }
+        let sizeBeforeTruncate = await first.size
+        XCTAssertEqual(sizeBeforeTruncate, Int64(expected.count))
+        // Back into what the block being filled holds, and on again.
+        let cut = expected.count - 1_000
+        try await first.truncate(to: Int64(cut))
+        expected.removeLast(1_000)
+        for count in [2 << 20, 7] {
+            let bytes = piece(count)
+            expected += bytes
+            try await first.write(ByteBuffer(bytes: bytes))
+        }
+        try await first.close()
+        // A second writer continues at the unaligned end, as the next PATCH of an upload does.
+        let second = try await driver.writer("/up/data", append: true)
+        let bytes = piece((2 << 20) + 333)
+        expected += bytes
+        try await second.write(ByteBuffer(bytes: bytes))
+        try await second.close()
+
+        let stored = [UInt8](FileManager.default.contents(atPath: root + "/up/data") ?? Data())
+        XCTAssertEqual(stored.count, expected.count)
+        XCTAssertTrue(stored == expected, "stored bytes differ from those written")
+        if supportsDirectIO(root) {
+            let now = DirectBlocks.opened.withLockedValue { $0 }
+            XCTAssertGreaterThan(now, opened, "no write went to the disk directly")
+        }
+        XCTAssertEqual(DirectBlocks.inUseNow, 0, "a closed writer kept its direct-write slot")
+    }
+
+    /// A file system without O_DIRECT (tmpfs) takes the same writes through the page cache.
+    func testDirectWritesFallBackWhereTheFileSystemRefusesThem() async throws {
+        guard FileManager.default.fileExists(atPath: "/dev/shm") else { throw XCTSkip("no /dev/shm") }
+        let root = "/dev/shm/berth-test-" + UUID().uuidString
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
+        let driver = FilesystemDriver(root: root, directWriteThreshold: 0)
+        try await driver.prepare()
+        let writer = try await driver.writer("/data", append: false)
+        let bytes = [UInt8]((0..<(3 << 20) + 11).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        try await writer.write(ByteBuffer(bytes: bytes))
+        try await writer.close()
+        XCTAssertTrue([UInt8](FileManager.default.contents(atPath: root + "/data") ?? Data()) == bytes)
+    }
+
+    /// Only a few writers hold the 1 MiB direct blocks at a time; the others write through the
+    /// page cache until a slot frees up.
+    func testDirectWriteSlotsAreBounded() async throws {
+        let root = try makeTemporaryDirectory(self)
+        guard supportsDirectIO(root) else { throw XCTSkip("no O_DIRECT under \(root)") }
+        let driver = FilesystemDriver(root: root, directWriteThreshold: 0)
+        try await driver.prepare()
+        var writers: [any StorageWriter] = []
+        for i in 0..<(DirectBlocks.slots + 2) {
+            let writer = try await driver.writer("/w\(i)", append: false)
+            try await writer.write(ByteBuffer(bytes: [UInt8](repeating: UInt8(i), count: 2 << 20)))
+            writers.append(writer)
+            XCTAssertLessThanOrEqual(DirectBlocks.inUseNow, DirectBlocks.slots)
+        }
+        XCTAssertEqual(DirectBlocks.inUseNow, DirectBlocks.slots)
+        for writer in writers { try await writer.close() }
+        XCTAssertEqual(DirectBlocks.inUseNow, 0)
+        for i in 0..<writers.count {
+            XCTAssertTrue(FileManager.default.contents(atPath: root + "/w\(i)") == Data(repeating: UInt8(i), count: 2 << 20))
+        }
+    }
+
+    private func supportsDirectIO(_ dir: String) -> Bool {
+        let probe = dir + "/direct-probe"
+        FileManager.default.createFile(atPath: probe, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: probe) }
+        let fd = berth_open_direct(probe)
+        if fd >= 0 { close(fd) }
+        return fd >= 0
     }
 
     /// A failed write surfaces at the next call (here `close`), never silently.

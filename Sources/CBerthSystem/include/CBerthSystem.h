@@ -9,6 +9,11 @@
 /// Returns 0, or -1 with errno set; a no-op returning 0 where the call does not exist.
 int berth_start_writeback(int fd, int64_t offset, int64_t length);
 
+/// Opens an existing file for writing with O_DIRECT (data goes from the caller's aligned buffer
+/// to the disk, bypassing the page cache). Returns the descriptor, or -1 with errno set (EINVAL
+/// where the file system does not support it); -1 with ENOTSUP where O_DIRECT does not exist.
+int berth_open_direct(const char *_Nonnull path);
+
 /// Limits glibc's malloc arenas (one per thread by default), which bounds the memory a server
 /// with many threads keeps, and, when `mmap_threshold` > 0, fixes the size above which
 /// allocations are mapped instead of letting it slide; returns 1 on success.
