@@ -71,8 +71,7 @@ extension FilesystemDriver {
     static func temporaryName() -> String {
         var generator = SystemRandomNumberGenerator()
         let high = generator.next() as UInt64, low = generator.next() as UInt64
-        let digits = String(high, radix: 16) + "-" + String(low, radix: 16)
-        return digits
+        return String(high, radix: 16) + "-" + String(low, radix: 16)
     }
 
     static func parent(of file: String) -> String {

@@ -300,7 +300,6 @@ public struct FilesystemDriver: StorageDriver {
             try Self.removeTree(trash, path: path)
         }
     }
-
 }
 
 func fileStatus(path: String) -> stat? {
