@@ -28,7 +28,7 @@ final class FilesystemDriverConformanceTests: XCTestCase {
     func testUploadsAcrossInstances() async throws { try await conformance.uploadsAcrossInstances() }
 }
 
-/// The same with every write past the first bytes going to the disk with O_DIRECT.
+/// The same with a threshold of 0: every aligned block goes to the disk with O_DIRECT.
 final class DirectWriteConformanceTests: XCTestCase {
     var directory: URL!
     var conformance: StorageDriverConformance!
