@@ -70,6 +70,8 @@ final class DirectBlocks: @unchecked Sendable {
     }
 
     var isFull: Bool { count == Self.blockSize }
+    /// The file offset of the first byte still in memory; everything before it was written.
+    var pendingStart: Int64 { offset }
 
     /// Copies as much of `buffer` as the block being filled takes; returns how much.
     func fill(from buffer: inout ByteBuffer) -> Int {

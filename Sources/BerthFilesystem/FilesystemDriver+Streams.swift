@@ -220,6 +220,7 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
         direct = nil
         try await settle()
         let (tail, offset) = blocks.takeRest()
+        flushedTo = offset + Int64(tail.count)  // on the disk up to here, or on its way
         guard tail.count > 0 else { return }
         let (fd, path) = (self.fd, self.path)
         try await driver.blocking {
@@ -227,14 +228,13 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
             _ = berth_start_writeback(fd, offset, Int64(tail.count))
             withExtendedLifetime(blocks) {}  // `tail` points into its buffer
         }
-        flushedTo = offset + Int64(tail.count)
     }
 
     func truncate(to size: Int64) async throws {
         try? await settle()  // a failed write is what is being undone
         // What the block being filled holds may lie below `size`: it lands first. Writes go
-        // through the page cache again after this (until the next block boundary).
-        if size > flushedTo { try? await finishDirect() } else { direct = nil }
+        // through the page cache again after this, and directly again from the next page boundary.
+        if let blocks = direct, size > blocks.pendingStart { try? await finishDirect() } else { direct = nil }
         let fd = self.fd
         let path = self.path
         try await driver.blocking {

@@ -1,6 +1,7 @@
 /// BerthServer: typed configuration (the reference registry's `config.yml`, environment
 /// overrides, command-line flags), its validation, and the assembly of the running application.
 import BerthAuth
+import BerthFilesystem
 import BerthProxy
 import BerthRedis
 import BerthReplication
@@ -43,6 +44,9 @@ public struct BerthConfiguration: Sendable, Equatable {
     public var httpHeaders: [Header] = []
     /// `storage.filesystem.rootdirectory` (used when `storageBackend` is `.filesystem`).
     public var rootDirectory = "./data"
+    /// `storage.filesystem.directwrites`: uploads past this many bytes continue with `O_DIRECT`
+    /// (see `FilesystemWriter`); nil (`off`): always through the page cache.
+    public var directWriteThreshold: Int64? = FilesystemDriver.defaultDirectWriteThreshold
     /// Which driver holds the content (ConfigurationLoader+Storage.swift).
     public var storageBackend = StorageBackend.filesystem
     /// `replication`: rules pushing repositories to remote registries; nil: none.

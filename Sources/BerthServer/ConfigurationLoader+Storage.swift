@@ -79,6 +79,15 @@ extension ConfigurationLoader {
             }
         default:
             c.storageBackend = .filesystem
+            if let text = string(tree, "storage.filesystem.directwrites") {
+                if ["off", "false", "no"].contains(text.lowercased()) {
+                    c.directWriteThreshold = nil
+                } else if let size = StorageQuotas.parseSize(text) {
+                    c.directWriteThreshold = size
+                } else {
+                    problems.append("storage.filesystem.directwrites must be a size (32MiB, the default, or 0 for every upload) or off, not \(text)")
+                }
+            }
         }
         if let disable = bool(tree, "storage.redirect.disable") { c.storageRedirect = !disable }
         buildRedis(tree, &c)
@@ -136,7 +145,9 @@ extension BerthConfiguration {
     func storageDescription() -> [String] {
         var lines: [String]
         switch storageBackend {
-        case .filesystem: lines = ["storage.filesystem.rootdirectory: \(rootDirectory)"]
+        case .filesystem:
+            lines = ["storage.filesystem.rootdirectory: \(rootDirectory)",
+                     "storage.filesystem.directwrites: " + (directWriteThreshold.map { "\($0) bytes" } ?? "off")]
         case .inmemory: lines = ["storage.inmemory: (content is lost when the process ends)"]
         case .s3(let s3):
             lines = [

@@ -111,7 +111,7 @@ public struct ConfigurationLoader {
         "http.debug": .section, "http.debug.addr": .value,
         "http.debug.prometheus": .section, "http.debug.prometheus.enabled": .value, "http.debug.prometheus.path": .value,
         "storage": .section,
-        "storage.filesystem": .section, "storage.filesystem.rootdirectory": .value,
+        "storage.filesystem": .section, "storage.filesystem.rootdirectory": .value, "storage.filesystem.directwrites": .value,
         "storage.filesystem.maxthreads": .ignored("Berth sizes its I/O thread pool itself"),
         "storage.delete": .section, "storage.delete.enabled": .value,
         "storage.maintenance": .section,

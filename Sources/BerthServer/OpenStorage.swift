@@ -16,7 +16,7 @@ public func openStorage(_ config: BerthConfiguration, metrics: BerthMetrics? = n
     switch config.storageBackend {
     case .filesystem:
         let root = absolutePath(config.rootDirectory)
-        let filesystem = FilesystemDriver(root: root)
+        let filesystem = FilesystemDriver(root: root, directWriteThreshold: config.directWriteThreshold)
         do {
             try await filesystem.prepare()
         } catch {

@@ -28,6 +28,7 @@ final class CrashSafetyTests: IntegrationTestCase {
             storage:
               filesystem:
                 rootdirectory: \(root.path)
+                directwrites: 256KiB   # most layers here cross it: kills land in direct writes too
               delete:
                 enabled: true
               gc:

@@ -5,6 +5,25 @@ import XCTest
 
 /// `storage.s3`, `storage.inmemory`, `storage.redirect.disable`, and the choice of one driver.
 final class StorageConfigTests: XCTestCase {
+    func testFilesystemDirectWrites() throws {
+        func threshold(_ value: String?, environment: [String: String] = [:]) throws -> Int64? {
+            let section = value.map { "\n    directwrites: \($0)" } ?? ""
+            return try ConfigurationLoader.load(yaml: "storage:\n  filesystem:\n    rootdirectory: /srv/berth" + section,
+                                                environment: environment).configuration.directWriteThreshold
+        }
+        XCTAssertEqual(try threshold(nil), 32 << 20)
+        XCTAssertEqual(try threshold("256KiB"), 256 << 10)
+        XCTAssertEqual(try threshold("0"), 0)
+        XCTAssertNil(try threshold("off"))
+        XCTAssertEqual(try threshold(nil, environment: ["REGISTRY_STORAGE_FILESYSTEM_DIRECTWRITES": "1GiB"]), 1 << 30)
+        let described = try ConfigurationLoader.load(yaml: "storage:\n  filesystem:\n    directwrites: off", environment: [:])
+            .configuration.describe().joined(separator: "\n")
+        XCTAssertTrue(described.contains("storage.filesystem.directwrites: off"), described)
+        XCTAssertThrowsError(try threshold("lots")) { error in
+            XCTAssertTrue("\(error)".contains("storage.filesystem.directwrites must be a size"), "\(error)")
+        }
+    }
+
     func testS3WithTheReferenceRegistryKeys() throws {
         let loaded = try ConfigurationLoader.load(yaml: """
             version: 0.1
