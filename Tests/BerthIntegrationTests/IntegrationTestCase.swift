@@ -42,12 +42,18 @@ class IntegrationTestCase: XCTestCase {
     /// to `berth` as `destination` (`repository:tag`). Returns each layout's directory, by destination.
     @discardableResult
     func push(_ images: [(destination: String, image: TestImage)], to berth: TestRegistry) async throws -> [String: URL] {
+        try await push(images, toHost: berth.host)
+    }
+
+    /// The same to any registry at `host` (the reference registry, an upstream).
+    @discardableResult
+    func push(_ images: [(destination: String, image: TestImage)], toHost host: String) async throws -> [String: URL] {
         let source = try temporaryDirectory("layouts")
         var layouts: [String: URL] = [:]
         for (i, (destination, image)) in images.enumerated() {
             let layout = source.appendingPathComponent("\(i)")
             try OCILayout.write(layout, tag: "v", image: image)
-            try await Skopeo.copy("oci:\(layout.path):v", "docker://\(berth.host)/\(destination)")
+            try await Skopeo.copy("oci:\(layout.path):v", "docker://\(host)/\(destination)")
             layouts[destination] = layout
         }
         return layouts

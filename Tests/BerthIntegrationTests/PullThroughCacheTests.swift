@@ -80,10 +80,8 @@ final class PullThroughCacheTests: IntegrationTestCase {
 
     func testConcurrentPullsOfAnUncachedLayerFetchItOnce() async throws {
         let upstream = try await startReferenceRegistry(root: try temporaryDirectory("upstream"), accessLog: true)
-        let layouts = try temporaryDirectory("layouts")
         let image = TestImage.random(layerCount: 1, layerSize: 256 << 20)
-        try OCILayout.write(layouts.appendingPathComponent("big"), tag: "v", image: image)
-        try await Skopeo.copy("oci:\(layouts.path)/big:v", "docker://\(upstream.host)/team/big:v1")
+        try await push([("team/big:v1", image)], toHost: upstream.host)
         let cache = try await startCache(upstream: upstream)
         let layer = image.layers[0]
         let url = "http://\(cache.host)/v2/ref/team/big/blobs/\(layer.digest)"
@@ -105,10 +103,8 @@ final class PullThroughCacheTests: IntegrationTestCase {
     /// cache, and the next pull is served from it without asking the upstream again.
     func testAClientLeavingMidStreamStillFillsTheCache() async throws {
         let upstream = try await startReferenceRegistry(root: try temporaryDirectory("upstream"), accessLog: true)
-        let layouts = try temporaryDirectory("layouts")
         let image = TestImage.random(layerCount: 1, layerSize: 24 << 20)
-        try OCILayout.write(layouts.appendingPathComponent("src"), tag: "v", image: image)
-        try await Skopeo.copy("oci:\(layouts.path)/src:v", "docker://\(upstream.host)/team/left:v1")
+        try await push([("team/left:v1", image)], toHost: upstream.host)
         let cacheRoot = try temporaryDirectory("cache")
         let cache = try await startBerth(root: cacheRoot) { config in
             config.proxy = ProxySettings(upstreams: [.init(prefix: "ref", remoteURL: "http://\(upstream.host)")])

@@ -77,12 +77,8 @@ final class ReplicationTests: IntegrationTestCase {
         let berth = try await startBerth(root: try temporaryDirectory("berth")) { config in
             config.replication = ReplicationSettings(rules: [self.rule(remoteHost)], interval: .seconds(2))
         }
-        let layouts = try temporaryDirectory("layouts")
         let images = (0..<3).map { _ in TestImage.random(layerCount: 1, layerSize: 100_000) }
-        for (i, image) in images.enumerated() {
-            try OCILayout.write(layouts.appendingPathComponent("i\(i)"), tag: "v", image: image)
-            try await Skopeo.copy("oci:\(layouts.path)/i\(i):v", "docker://\(berth.host)/team/app\(i):v\(i)")
-        }
+        try await push(images.enumerated().map { ("team/app\($0.offset):v\($0.offset)", $0.element) }, to: berth)
         try await Task.sleep(for: .seconds(1))  // the pushes' own attempts fail: nobody listens yet
         _ = try await startReferenceRegistry(root: remoteRoot, port: port)
         for (i, image) in images.enumerated() {
