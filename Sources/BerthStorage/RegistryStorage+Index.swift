@@ -118,13 +118,32 @@ extension RegistryStorage {
                 try await driver.delete(StoragePath.digestTag(repository, digest, tag).path)
                 try await refuseMovingImmutable(tag, to: digest, in: repository)
             }
-            try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
+            try await writeTagIndexLink(tag, digest, in: repository)
             return
         }
         try await writeLink(.tagCurrentLink(repository, tag), to: digest)
-        try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
+        try await writeTagIndexLink(tag, digest, in: repository)
         if let previous, previous != digest {
             try await driver.delete(StoragePath.digestTag(repository, previous, tag).path)
+        }
+    }
+
+    /// The tag's history entry, written after its current link. A delete of the tag that runs
+    /// between the two removes the tag's directory, which writing the entry then creates again,
+    /// holding no current link: a tag that lists would show and no pull could resolve. So when
+    /// the current link is gone afterwards, the entry and the directories that only it holds are
+    /// taken away again (directories are only removed when empty, so a push that has just
+    /// written the tag anew keeps it): the delete, the later operation, wins.
+    private func writeTagIndexLink(_ tag: Tag, _ digest: Digest, in repository: RepositoryName) async throws {
+        let entry = StoragePath.tagIndexLink(repository, tag, digest).path
+        try await writeLink(.tagIndexLink(repository, tag, digest), to: digest)
+        guard try await !driver.exists(StoragePath.tagCurrentLink(repository, tag).path) else { return }
+        var directory = Self.parentDirectory(of: entry)
+        try await driver.delete(directory)
+        let tagDirectory = StoragePath.tag(repository, tag).path
+        while directory != tagDirectory {
+            directory = Self.parentDirectory(of: directory)
+            try await driver.removeEmptyDirectory(directory)
         }
     }
 

@@ -47,6 +47,31 @@ final class CrashPointTests: XCTestCase {
         }
     }
 
+    /// A delete of a tag that lands between a push's two writes of it (its current link, then its
+    /// history entry) wins: the tag is gone, not left listed without a current link.
+    func testATagDeletedBetweenThePushsTwoWritesStaysDeleted() async throws {
+        let dir = try makeTemporaryDirectory(self)
+        let inner = FilesystemDriver(root: dir)
+        try await inner.prepare()
+        let driver = StoppingDriver(inner: inner)
+        let storage = RegistryStorage(driver: driver)
+        let image = try await storage.pushImage(in: app, tag: "v1", layers: [randomBytes(100)])
+        let tagDirectory = StoragePath.tag(app, try Tag("v2")).path
+        let deletes = Mutex(0)
+        driver.beforeEachPut { path in
+            guard path.hasPrefix(tagDirectory + "/index/"), deletes.withLock({ $0 += 1; return $0 == 1 }) else { return }
+            try? await inner.delete(tagDirectory)  // the other request's DELETE of the tag
+        }
+        try await storage.retag(image, "v2", in: app)
+        driver.beforeEachPut(nil)
+        XCTAssertEqual(deletes.withLock { $0 }, 1, "the delete did not run between the two writes")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + tagDirectory), "the tag's directory was left behind")
+        let restarted = RegistryStorage(driver: inner)
+        try await restarted.assertEveryTagIntact()
+        let tags = try await restarted.listTags(in: app)
+        XCTAssertEqual(tags, ["v1"])
+    }
+
     /// Runs `setup` on a fresh storage, then `operation` stopped at its first write, then at its
     /// second, and so on until it completes; after each stop a fresh `RegistryStorage` (nothing
     /// cached, as after a restart) must find every listed tag intact and pass `check`. Returns
@@ -86,10 +111,14 @@ final class StoppingDriver: StorageDriver {
     struct Stopped: Error {}
     let inner: FilesystemDriver
     private let state = Mutex<(writes: Int, stopAt: Int?)>((0, nil))
+    /// Runs before each `putContent`, with its path: another process's step slipped in between.
+    private let beforePut = Mutex<(@Sendable (String) async -> Void)?>(nil)
 
     init(inner: FilesystemDriver) { self.inner = inner }
 
     func stop(atWrite point: Int?) { state.withLock { $0 = (0, point) } }
+
+    func beforeEachPut(_ hook: (@Sendable (String) async -> Void)?) { beforePut.withLock { $0 = hook } }
 
     private func write() throws {
         let stopped = state.withLock { state -> Bool in
@@ -103,6 +132,7 @@ final class StoppingDriver: StorageDriver {
     func getContent(_ path: String, maxBytes: Int) async throws -> ByteBuffer { try await inner.getContent(path, maxBytes: maxBytes) }
     func putContent(_ path: String, _ content: ByteBuffer, durable: Bool) async throws {
         try write()
+        if let hook = beforePut.withLock({ $0 }) { await hook(path) }
         try await inner.putContent(path, content, durable: durable)
     }
     func putContentIfAbsent(_ path: String, _ content: ByteBuffer) async throws -> Bool {
