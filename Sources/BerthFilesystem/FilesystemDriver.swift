@@ -134,32 +134,39 @@ public struct FilesystemDriver: StorageDriver {
         }
     }
 
+    /// A durable write waits for the disk on the thread pool; a marker without a sync is a few
+    /// metadata calls and runs inline, like `stat` (a hop to the pool and back costs more).
     public func putContent(_ path: String, _ content: ByteBuffer, durable: Bool) async throws {
-        _ = try await writeViaTemporaryFile(path, content, replacing: true, durable: durable)
+        if durable {
+            _ = try await writeViaTemporaryFile(path, content, replacing: true)
+            return
+        }
+        let tmpDir = try full(StoragePath.temporaryDirectory.path)
+        try place(try Self.writeTemporaryFile(content, in: tmpDir, durable: false, path: path), at: path)
+    }
+
+    /// Renames a temporary file to `path`, inline; removes it when that fails.
+    private func place(_ tmp: String, at path: String) throws {
+        do {
+            try Self.renameCreatingParent(tmp, try full(path), path: path, staging: try full(StoragePath.temporaryDirectory.path))
+        } catch {
+            unlink(tmp)
+            throw localized(error)
+        }
     }
 
     public func putContentIfAbsent(_ path: String, _ content: ByteBuffer) async throws -> Bool {
-        try await writeViaTemporaryFile(path, content, replacing: false, durable: true)
+        try await writeViaTemporaryFile(path, content, replacing: false)
     }
 
     /// Writes a temporary file, fsyncs it, then renames it into place (`replacing`) or links it
     /// there, which fails if the path exists. Returns false in that case.
-    private func writeViaTemporaryFile(_ path: String, _ content: ByteBuffer, replacing: Bool, durable: Bool) async throws -> Bool {
+    private func writeViaTemporaryFile(_ path: String, _ content: ByteBuffer, replacing: Bool) async throws -> Bool {
         let file = try full(path)
         let tmpDir = try full(StoragePath.temporaryDirectory.path)
         return try await blocking {
-            let tmp = tmpDir + "/" + Self.temporaryName()
-            var fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd < 0, errno == ENOENT {
-                try Self.makeDirectories(tmpDir)
-                fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            }
-            guard fd >= 0 else { throw Self.ioError("create", tmp) }
+            let tmp = try Self.writeTemporaryFile(content, in: tmpDir, durable: true, path: path)
             do {
-                try Self.writeAll(fd: fd, content, path: path)
-                if durable { guard fsync(fd) == 0 else { throw Self.ioError("fsync", path) } }
-                close(fd)
-                fd = -1
                 if replacing {
                     try Self.renameCreatingParent(tmp, file, path: path, staging: tmpDir)
                     return true
@@ -173,11 +180,52 @@ public struct FilesystemDriver: StorageDriver {
                 if errno == EEXIST { return false }
                 throw Self.ioError("link", path)
             } catch {
-                if fd >= 0 { close(fd) }
                 unlink(tmp)
                 throw error
             }
         }
+    }
+
+    /// A new file in `tmpDir` holding `content` (synced when `durable`); returns its full path.
+    /// `path` names the object it is for, in errors.
+    static func writeTemporaryFile(_ content: ByteBuffer, in tmpDir: String, durable: Bool, path: String) throws -> String {
+        let tmp = tmpDir + "/" + temporaryName()
+        var fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0, errno == ENOENT {
+            try makeDirectories(tmpDir)
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        }
+        guard fd >= 0 else { throw ioError("create", tmp) }
+        do {
+            try writeAll(fd: fd, content, path: path)
+            if durable { guard fsync(fd) == 0 else { throw ioError("fsync", path) } }
+            close(fd)
+            return tmp
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    /// Writes and syncs a temporary file on the thread pool; `publish` renames it into place.
+    public func stage(_ content: ByteBuffer) async throws -> StagedContent {
+        let tmpDir = try full(StoragePath.temporaryDirectory.path)
+        let tmp = try await blocking {
+            try Self.writeTemporaryFile(content, in: tmpDir, durable: true, path: StoragePath.temporaryDirectory.path)
+        }
+        return StagedContent(content: content, location: tmp)
+    }
+
+    /// Renames the staged file into place, inline: a rename (and at most a few directories made
+    /// for it) takes microseconds, less than a hop to the thread pool.
+    public func publish(_ staged: StagedContent, at path: String) async throws {
+        guard let tmp = staged.location else { return try await putContent(path, staged.content, durable: true) }
+        try place(tmp, at: path)
+    }
+
+    public func discard(_ staged: StagedContent) async {
+        if let tmp = staged.location { unlink(tmp) }
     }
 
     static func writeAll(fd: Int32, _ buffer: ByteBuffer, path: String) throws {

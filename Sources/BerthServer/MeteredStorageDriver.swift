@@ -81,6 +81,16 @@ public struct MeteredStorageDriver: StorageDriver {
         try await measure("move") { try await base.move(from: source, to: destination) }
     }
 
+    public func stage(_ content: ByteBuffer) async throws -> StagedContent {
+        try await measure("stage") { try await base.stage(content) }
+    }
+
+    public func publish(_ staged: StagedContent, at path: String) async throws {
+        try await measure("publish") { try await base.publish(staged, at: path) }
+    }
+
+    public func discard(_ staged: StagedContent) async { await base.discard(staged) }
+
     public func delete(_ path: String) async throws {
         try await measure("delete") { try await base.delete(path) }
     }

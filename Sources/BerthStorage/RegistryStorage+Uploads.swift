@@ -32,11 +32,22 @@ extension RegistryStorage {
 
     /// Starts an upload session and returns its id.
     public func startUpload(in repository: RepositoryName) async throws -> String {
-        let id = UUID().uuidString.lowercased()
+        let id = Self.newUploadID()
         // Not synced: losing a session's start time to a power cut loses only that session.
         try await driver.putContent(StoragePath.uploadStartedAt(repository, id: id).path,
                                     ByteBuffer(string: Self.timestamp(Date())), durable: false)
         return id
+    }
+
+    /// A random (version 4) UUID in lower case, from the system generator (`getrandom`):
+    /// Foundation's `UUID()` opens, reads and closes `/dev/urandom` for each one.
+    static func newUploadID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = (generator.next() as UInt64) & ~0xF000 | 0x4000  // version 4
+        let low = (generator.next() as UInt64) & ~(0xC << 60) | (0x8 << 60)  // RFC 4122 variant
+        let hex = Array(String(high, radix: 16).leftPadded(to: 16) + String(low, radix: 16).leftPadded(to: 16))
+        return String(hex[0..<8]) + "-" + String(hex[8..<12]) + "-" + String(hex[12..<16]) + "-"
+            + String(hex[16..<20]) + "-" + String(hex[20..<32])
     }
 
     /// `2026-11-29T17:04:17Z`, what `ISO8601DateFormatter` writes and reads by default, without
@@ -182,13 +193,22 @@ extension RegistryStorage {
                 }
             }
             let blobPath = StoragePath.blobData(digest).path
-            try await pin([digest])  // before the existence check (docs/garbage-collection.md)
-            if try await driver.statIfExists(blobPath)?.size != offset {
-                try await driver.move(from: StoragePath.uploadData(repository, id: id).path, to: blobPath)
-                statistics.record(blobs: 1, bytes: offset)
+            // The repository's link is written and synced while the blob is, and appears only
+            // after it: the two syncs overlap, and a link never names a blob not yet in place.
+            async let staging = driver.stage(ByteBuffer(string: digest.description))
+            do {
+                try await pin([digest])  // before the existence check (docs/garbage-collection.md)
+                if try await driver.statIfExists(blobPath)?.size != offset {
+                    try await driver.move(from: StoragePath.uploadData(repository, id: id).path, to: blobPath)
+                    statistics.record(blobs: 1, bytes: offset)
+                }
+            } catch {
+                if let link = try? await staging { await driver.discard(link) }
+                throw error
             }
-            try await writeLink(.layerLink(repository, digest), to: digest)
-            try await removeUpload(id, repository)
+            async let removed: Void = removeUpload(id, repository)
+            try await driver.publish(try await staging, at: StoragePath.layerLink(repository, digest).path)
+            try await removed
             return offset
         }
     }
@@ -260,5 +280,11 @@ extension RegistryStorage {
             found += ids.filter { Self.isValidUploadID($0) }.map { (name, $0) }
         }
         return found
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to length: Int) -> String {
+        count >= length ? self : String(repeating: "0", count: length - count) + self
     }
 }

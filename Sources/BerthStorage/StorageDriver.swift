@@ -75,6 +75,14 @@ public protocol StorageDriver: Sendable {
     func writer(_ path: String, append: Bool) async throws -> any StorageWriter
     /// Makes `source` durable and moves it to `destination` atomically, replacing what is there.
     func move(from source: String, to destination: String) async throws
+    /// Makes a small object durable without storing it anywhere yet; `publish` then stores it
+    /// at a path as `putContent` would. The two halves of a durable `putContent`, for callers that
+    /// make it safe while other work runs and visible only after that work.
+    func stage(_ content: ByteBuffer) async throws -> StagedContent
+    /// Stores staged content at `path`, atomically, replacing what is there.
+    func publish(_ staged: StagedContent, at path: String) async throws
+    /// Drops staged content that will not be published.
+    func discard(_ staged: StagedContent) async
     /// Deletes an object or a whole directory tree; deleting nothing is not an error.
     func delete(_ path: String) async throws
     /// Removes a directory only if it is empty, atomically (a concurrent write into it wins);
@@ -93,6 +101,18 @@ public protocol StorageDriver: Sendable {
     /// A URL a client may fetch the object from directly, valid for `expiry` seconds, when the
     /// driver can hand one out (presigned object storage URLs); nil otherwise.
     func redirectURL(_ path: String, expiry: Int) async throws -> String?
+}
+
+/// A small object made durable by `StorageDriver.stage` and not yet stored at a path.
+public struct StagedContent: Sendable {
+    public let content: ByteBuffer
+    /// Where the driver keeps it meanwhile (a temporary file); nil: only in memory.
+    public let location: String?
+
+    public init(content: ByteBuffer, location: String? = nil) {
+        self.content = content
+        self.location = location
+    }
 }
 
 /// An object opened for reading; it is closed when the reader is released.
@@ -127,6 +147,16 @@ extension StorageDriver {
     public func checkpoint(_ path: String) async throws -> [UInt8]? { nil }
 
     public func redirectURL(_ path: String, expiry: Int) async throws -> String? { nil }
+
+    /// Drivers whose `putContent` is one atomic request (object storage) keep staged content in
+    /// memory and store it on `publish`.
+    public func stage(_ content: ByteBuffer) async throws -> StagedContent { StagedContent(content: content) }
+
+    public func publish(_ staged: StagedContent, at path: String) async throws {
+        try await putContent(path, staged.content, durable: true)
+    }
+
+    public func discard(_ staged: StagedContent) async {}
 
     /// `stat`, with "not found" as nil.
     public func statIfExists(_ path: String) async throws -> FileInfo? {

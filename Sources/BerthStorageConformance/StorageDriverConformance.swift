@@ -79,6 +79,24 @@ public struct StorageDriverConformance: Sendable {
         try await expect(driver.statIfExists(dir + "/missing/deeper") == nil, "statIfExists of a missing path is nil")
     }
 
+    /// Staged content: invisible until published, then stored like `putContent` (replacing what
+    /// is there, creating parents); a discarded stage leaves nothing behind.
+    public func stagedContent() async throws {
+        let dir = root + "/staged"
+        let staged = try await driver.stage(ByteBuffer(string: "link"))
+        try await expect(driver.statIfExists(dir + "/a/link") == nil, "staged content is not visible before it is published")
+        try await driver.publish(staged, at: dir + "/a/link")
+        try await expect(String(buffer: driver.getContent(dir + "/a/link", maxBytes: 10)) == "link", "published content reads back")
+        try await driver.publish(try await driver.stage(ByteBuffer(string: "newer")), at: dir + "/a/link")
+        try await expect(String(buffer: driver.getContent(dir + "/a/link", maxBytes: 10)) == "newer", "a publish replaces")
+        let dropped = try await driver.stage(ByteBuffer(string: "never"))
+        await driver.discard(dropped)
+        try await expect(driver.list(dir + "/a") == ["link"], "a discarded stage stores nothing")
+        if driver.localFile(dir) != nil {  // drivers keeping temporary files beside the objects
+            try await expect(driver.clearTemporaryFiles(olderThan: 0) == 0, "published and discarded stages leave no temporary files")
+        }
+    }
+
     /// `putContentIfAbsent` stores once, and exactly one of several racing callers wins.
     public func putIfAbsent() async throws {
         let path = root + "/once/lock"
@@ -262,6 +280,7 @@ public struct StorageDriverConformance: Sendable {
     /// Every check, in order.
     public func all() async throws {
         try await smallObjects()
+        try await stagedContent()
         try await putIfAbsent()
         try await directories()
         try await reads()

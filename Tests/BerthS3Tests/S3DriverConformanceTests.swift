@@ -25,6 +25,7 @@ final class S3DriverConformanceTests: XCTestCase {
     }
 
     func testSmallObjects() async throws { try await check { try await $0.smallObjects() } }
+    func testStagedContent() async throws { try await check { try await $0.stagedContent() } }
     func testPutIfAbsent() async throws { try await check { try await $0.putIfAbsent() } }
     func testDirectories() async throws { try await check { try await $0.directories() } }
     func testReads() async throws { try await check { try await $0.reads() } }

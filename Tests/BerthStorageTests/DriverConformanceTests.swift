@@ -20,6 +20,7 @@ final class FilesystemDriverConformanceTests: XCTestCase {
     override func tearDown() async throws { try? FileManager.default.removeItem(at: directory) }
 
     func testSmallObjects() async throws { try await conformance.smallObjects() }
+    func testStagedContent() async throws { try await conformance.stagedContent() }
     func testPutIfAbsent() async throws { try await conformance.putIfAbsent() }
     func testDirectories() async throws { try await conformance.directories() }
     func testReads() async throws { try await conformance.reads() }
@@ -52,6 +53,7 @@ final class InMemoryDriverConformanceTests: XCTestCase {
     let conformance = StorageDriverConformance(driver: InMemoryDriver())
 
     func testSmallObjects() async throws { try await conformance.smallObjects() }
+    func testStagedContent() async throws { try await conformance.stagedContent() }
     func testPutIfAbsent() async throws { try await conformance.putIfAbsent() }
     func testDirectories() async throws { try await conformance.directories() }
     func testReads() async throws { try await conformance.reads() }

@@ -176,6 +176,22 @@ final class RegistryStorageTests: XCTestCase {
         }
     }
 
+    func testUploadIDsAreDistinctVersion4UUIDs() async throws {
+        let (storage, _) = try await makeStorage(self)
+        var seen = Set<String>()
+        for _ in 0..<200 {
+            let id = try await storage.startUpload(in: repo)
+            XCTAssertTrue(RegistryStorage.isValidUploadID(id), id)
+            let uuid = try XCTUnwrap(UUID(uuidString: id), id)
+            XCTAssertEqual(uuid.uuidString.lowercased(), id)
+            let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
+            XCTAssertEqual(bytes[6] >> 4, 4, "version 4: \(id)")
+            XCTAssertEqual(bytes[8] >> 6, 0b10, "RFC 4122 variant: \(id)")
+            seen.insert(id)
+        }
+        XCTAssertEqual(seen.count, 200)
+    }
+
     func testManifestPutWritesReferenceLayoutAndTag() async throws {
         let (storage, root) = try await makeStorage(self)
         let config = Array(#"{"architecture":"amd64","os":"linux"}"#.utf8)
