@@ -10,10 +10,13 @@ public struct RegistryContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The peer's address, when the connection has one.
     public let remoteAddress: SocketAddress?
+    /// The loop that reads the connection's socket.
+    public let eventLoop: any EventLoop
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        eventLoop = source.channel.eventLoop
     }
 
     /// Only manifests are ever collected whole; blobs stream.
