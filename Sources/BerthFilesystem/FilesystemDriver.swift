@@ -142,7 +142,13 @@ public struct FilesystemDriver: StorageDriver {
             return
         }
         let tmpDir = try full(StoragePath.temporaryDirectory.path)
-        try place(try Self.writeTemporaryFile(content, in: tmpDir, durable: false, path: path), at: path)
+        let tmp: String
+        do {
+            tmp = try Self.writeTemporaryFile(content, in: tmpDir, durable: false, path: path)
+        } catch {
+            throw localized(error)  // a full disk is named by its local path, as on the thread pool
+        }
+        try place(tmp, at: path)
     }
 
     /// Renames a temporary file to `path`, inline; removes it when that fails.
