@@ -7,8 +7,9 @@ import Glibc
 import Darwin
 #endif
 
-/// The two page-aligned blocks of a writer that writes with `O_DIRECT`: one is filled from the
-/// upload while the other is written. Blocks are whole multiples of the alignment and start at
+/// The page-aligned blocks of a writer that writes with `O_DIRECT`, used in turn: one is filled
+/// from the upload while the others are written (two writes in flight: the disk takes them at once,
+/// and the upload waits on it less). Blocks are whole multiples of the alignment and start at
 /// aligned file offsets, as direct I/O requires; the writer sends the unaligned tail through the
 /// page cache when it closes.
 final class DirectBlocks: @unchecked Sendable {
@@ -16,10 +17,11 @@ final class DirectBlocks: @unchecked Sendable {
     /// logical block size in common use; a multiple of 512 suits every device).
     static let alignment: Int64 = 4096
     /// Each direct write: 1 MiB writes keep the disk ahead of the hash (256 KiB ones ran at about
-    /// half its rate here). Two blocks per writer are the memory this costs, so only `slots`
-    /// uploads write directly at a time (8 MiB in all); the others, under many concurrent pushes,
+    /// half its rate here). `count` blocks per writer are the memory this costs, so only `slots`
+    /// uploads write directly at a time (12 MiB in all); the others, under many concurrent pushes,
     /// go through the page cache as before and take a slot when one frees up.
     static let blockSize = 1 << 20
+    static let count = 3
     static let slots = 4
     /// Slots taken, and blocks kept for the next writer (a chunked upload opens a writer per
     /// chunk; fresh memory for each would cost page faults every time).
@@ -38,34 +40,35 @@ final class DirectBlocks: @unchecked Sendable {
 
     /// The descriptor opened with `O_DIRECT`, closed with the blocks.
     let fd: Int32
-    private var filling: UnsafeMutableRawPointer
-    private var spare: UnsafeMutableRawPointer
+    /// The blocks, used in turn; `current` is being filled.
+    private let blocks: [UnsafeMutableRawPointer]
+    private var current = 0
+    private var filling: UnsafeMutableRawPointer { blocks[current] }
     private var count = 0
     /// The file offset of `filling`'s first byte.
     private var offset: Int64
 
-    /// Takes a slot and its two blocks; nil when every slot is taken.
+    /// Takes a slot and its blocks; nil when every slot is taken.
     init?(fd: Int32, offset: Int64) {
         precondition(offset % Self.alignment == 0, "direct writes start at an aligned offset")
-        let taken = Self.state.withLockedValue { state -> (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?)? in
+        let taken = Self.state.withLockedValue { state -> [UnsafeMutableRawPointer?]? in
             guard state.inUse < Self.slots else { return nil }
             state.inUse += 1
-            return (state.free.popLast()?.base, state.free.popLast()?.base)
+            return (0..<Self.count).map { _ in state.free.popLast()?.base }
         }
-        guard let (first, second) = taken else { return nil }
+        guard let taken else { return nil }
         Self.opened.withLockedValue { $0 += 1 }
         self.fd = fd
         self.offset = offset
-        filling = first ?? .allocate(byteCount: Self.blockSize, alignment: Int(Self.alignment))
-        spare = second ?? .allocate(byteCount: Self.blockSize, alignment: Int(Self.alignment))
+        blocks = taken.map { $0 ?? .allocate(byteCount: Self.blockSize, alignment: Int(Self.alignment)) }
     }
 
     deinit {
         close(fd)
-        let (filling, spare) = (self.filling, self.spare)
+        let blocks = self.blocks
         Self.state.withLockedValue { state in
             state.inUse -= 1
-            state.free += [FreeBlock(base: filling), FreeBlock(base: spare)]  // two per slot: at most 8 MiB
+            state.free += blocks.map { FreeBlock(base: $0) }  // `count` per slot: at most 12 MiB
         }
     }
 
@@ -84,12 +87,13 @@ final class DirectBlocks: @unchecked Sendable {
         return n
     }
 
-    /// The full block and its offset; filling continues in the other block. The returned block
-    /// stays valid until the next `takeFull` (the caller waits for its write before that).
+    /// The full block and its offset; filling continues in the next block. The returned block
+    /// stays untouched for the next `count - 1` calls: the caller has at most that many writes in
+    /// flight, and waits for the oldest before it takes another block.
     func takeFull() -> (AlignedBytes, Int64) {
         precondition(isFull)
-        swap(&filling, &spare)
-        let taken = (AlignedBytes(base: spare, count: count), offset)
+        let taken = (AlignedBytes(base: filling, count: count), offset)
+        current = (current + 1) % Self.count
         offset += Int64(count)
         count = 0
         return taken

@@ -125,18 +125,26 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
 
     var size: Int64 { written }
 
-    /// The write still running on the thread pool. Each `write` hands its buffer over and returns,
-    /// so the caller receives and hashes the next piece while the kernel copies this one; at most
-    /// one write is in flight, which bounds memory to two buffers per writer. Its error surfaces
-    /// at the next call.
-    private var inFlight: BackgroundWrite?
+    /// The writes still running on the thread pool, oldest first. Each `write` hands its buffer
+    /// over and returns, so the caller receives and hashes the next piece while the kernel copies
+    /// this one. Through the page cache at most one write is in flight, which bounds memory to
+    /// two buffers per writer; direct writes keep up to `DirectBlocks.count - 1` (the disk takes
+    /// two at a time faster than one after the other). Errors surface at the next call.
+    private var inFlight: [BackgroundWrite] = []
 
+    /// Waits for every write in flight.
     private func settle() async throws {
-        guard let write = inFlight else { return }
-        inFlight = nil
+        while !inFlight.isEmpty { try await settleOldest() }
+    }
+
+    private func settleOldest() async throws {
+        let write = inFlight.removeFirst()
         do {
             try await write.wait()
         } catch {
+            // The others finish first, so none lands after the truncate that undoes this chunk.
+            for other in inFlight { try? await other.wait() }
+            inFlight.removeAll()
             throw driver.localized(error)
         }
     }
@@ -167,7 +175,7 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
         let end = written + Int64(buffer.readableBytes)
         let flushFrom = flushedTo
         let flush = end - flushFrom >= Self.writebackInterval
-        inFlight = BackgroundWrite(on: driver.threadPool) { [self] in
+        inFlight.append(BackgroundWrite(on: driver.threadPool) { [self] in
             try FilesystemDriver.writeAll(fd: fd, buffer, path: path)
             if flush {
                 // Start writeback of what is complete; does not wait for it.
@@ -176,7 +184,7 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
             // Holding the writer until here keeps `deinit` from closing the descriptor (whose
             // number could then be reused) while the write runs.
             withExtendedLifetime(self) {}
-        }
+        })
         written = end
         if flush { flushedTo = end }
     }
@@ -200,16 +208,17 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
         }
     }
 
-    /// Writes the full block on the thread pool while the caller fills the other one.
+    /// Writes the full block on the thread pool while the caller fills the next one. The block
+    /// filled next is the one whose write is the oldest still in flight: that write ends first.
     private func submit(_ blocks: DirectBlocks) async throws {
-        try await settle()
+        while inFlight.count >= DirectBlocks.count - 1 { try await settleOldest() }
         let (block, offset) = blocks.takeFull()
         let path = self.path
-        inFlight = BackgroundWrite(on: driver.threadPool) { [self] in
+        inFlight.append(BackgroundWrite(on: driver.threadPool) { [self] in
             try FilesystemDriver.writeAll(fd: blocks.fd, block, at: offset, path: path)
             withExtendedLifetime(blocks) {}  // `block` points into its buffer
             withExtendedLifetime(self) {}
-        }
+        })
         flushedTo = offset + Int64(block.count)
     }
 
