@@ -17,11 +17,11 @@ final class DirectBlocks: @unchecked Sendable {
     /// logical block size in common use; a multiple of 512 suits every device).
     static let alignment: Int64 = 4096
     /// Each direct write: 1 MiB writes keep the disk ahead of the hash (256 KiB ones ran at about
-    /// half its rate here). `count` blocks per writer are the memory this costs, so only `slots`
+    /// half its rate here). `perWriter` blocks per writer are the memory this costs, so only `slots`
     /// uploads write directly at a time (12 MiB in all); the others, under many concurrent pushes,
     /// go through the page cache as before and take a slot when one frees up.
     static let blockSize = 1 << 20
-    static let count = 3
+    static let perWriter = 3
     static let slots = 4
     /// Slots taken, and blocks kept for the next writer (a chunked upload opens a writer per
     /// chunk; fresh memory for each would cost page faults every time).
@@ -54,7 +54,7 @@ final class DirectBlocks: @unchecked Sendable {
         let taken = Self.state.withLockedValue { state -> [UnsafeMutableRawPointer?]? in
             guard state.inUse < Self.slots else { return nil }
             state.inUse += 1
-            return (0..<Self.count).map { _ in state.free.popLast()?.base }
+            return (0..<Self.perWriter).map { _ in state.free.popLast()?.base }
         }
         guard let taken else { return nil }
         Self.opened.withLockedValue { $0 += 1 }
@@ -68,7 +68,7 @@ final class DirectBlocks: @unchecked Sendable {
         let blocks = self.blocks
         Self.state.withLockedValue { state in
             state.inUse -= 1
-            state.free += blocks.map { FreeBlock(base: $0) }  // `count` per slot: at most 12 MiB
+            state.free += blocks.map { FreeBlock(base: $0) }  // `perWriter` per slot: at most 12 MiB
         }
     }
 
@@ -88,12 +88,12 @@ final class DirectBlocks: @unchecked Sendable {
     }
 
     /// The full block and its offset; filling continues in the next block. The returned block
-    /// stays untouched for the next `count - 1` calls: the caller has at most that many writes in
+    /// stays untouched for the next `perWriter - 1` calls: the caller has at most that many writes in
     /// flight, and waits for the oldest before it takes another block.
     func takeFull() -> (AlignedBytes, Int64) {
         precondition(isFull)
         let taken = (AlignedBytes(base: filling, count: count), offset)
-        current = (current + 1) % Self.count
+        current = (current + 1) % Self.perWriter
         offset += Int64(count)
         count = 0
         return taken

@@ -128,7 +128,7 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
     /// The writes still running on the thread pool, oldest first. Each `write` hands its buffer
     /// over and returns, so the caller receives and hashes the next piece while the kernel copies
     /// this one. Through the page cache at most one write is in flight, which bounds memory to
-    /// two buffers per writer; direct writes keep up to `DirectBlocks.count - 1` (the disk takes
+    /// two buffers per writer; direct writes keep up to `DirectBlocks.perWriter - 1` (the disk takes
     /// two at a time faster than one after the other). Errors surface at the next call.
     private var inFlight: [BackgroundWrite] = []
 
@@ -211,7 +211,7 @@ final class FilesystemWriter: StorageWriter, @unchecked Sendable {
     /// Writes the full block on the thread pool while the caller fills the next one. The block
     /// filled next is the one whose write is the oldest still in flight: that write ends first.
     private func submit(_ blocks: DirectBlocks) async throws {
-        while inFlight.count >= DirectBlocks.count - 1 { try await settleOldest() }
+        while inFlight.count >= DirectBlocks.perWriter - 1 { try await settleOldest() }
         let (block, offset) = blocks.takeFull()
         let path = self.path
         inFlight.append(BackgroundWrite(on: driver.threadPool) { [self] in
