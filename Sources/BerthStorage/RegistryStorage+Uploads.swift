@@ -195,7 +195,7 @@ extension RegistryStorage {
             let blobPath = StoragePath.blobData(digest).path
             // The repository's link is written and synced while the blob is, and appears only
             // after it: the two syncs overlap, and a link never names a blob not yet in place.
-            async let staging = driver.stage(ByteBuffer(string: digest.description))
+            async let staging = driver.stage(Self.linkContent(digest))
             do {
                 try await pin([digest])  // before the existence check (docs/garbage-collection.md)
                 if try await driver.statIfExists(blobPath)?.size != offset {

@@ -65,8 +65,11 @@ public struct RegistryStorage: Sendable {
     }
 
     func writeLink(_ path: StoragePath, to digest: Digest) async throws {
-        try await driver.putContent(path.path, string: digest.description)
+        try await driver.putContent(path.path, Self.linkContent(digest))
     }
+
+    /// What a link file holds: the digest it names, as the reference registry writes it.
+    static func linkContent(_ digest: Digest) -> ByteBuffer { ByteBuffer(string: digest.description) }
 
     /// The key that signs upload state, generated and stored on first use when none is configured,
     /// so sessions survive restarts and are shared by processes over the same storage.

@@ -47,6 +47,29 @@ final class CrashPointTests: XCTestCase {
         }
     }
 
+    /// Completing a blob upload, stopped at any write (its link staged and synced beside the
+    /// blob's move, then published): a repository link never names a blob that is not in place
+    /// whole, and the completed upload leaves no temporary file behind.
+    func testABlobUploadStoppedAtAnyPointNeverLinksAMissingBlob() async throws {
+        let bytes = randomBytes(300_000)
+        let digest = Digest.compute(bytes)
+        let points = try await stopAtEveryWrite { storage in
+            let id = try await storage.startUpload(in: self.app)
+            try await storage.appendToUpload(id, in: self.app, body: Chunks([bytes]))
+            return id
+        } operation: { storage, id in
+            try await storage.completeUpload(id, in: self.app, digest: digest, finalChunk: nil as Chunks?)
+        } check: { storage, _ in
+            let link = StoragePath.layerLink(self.app, digest).path
+            guard try await storage.driver.exists(link) else { return }
+            let named = try await storage.driver.getString(link)
+            XCTAssertEqual(named, digest.description)
+            let blob = try await storage.driver.stat(StoragePath.blobData(digest).path)
+            XCTAssertEqual(blob.size, Int64(bytes.count), "the link names a blob that is not in place whole")
+        }
+        XCTAssertGreaterThan(points, 3, "pin, stage, move, publish and the session's removal are writes")
+    }
+
     /// A delete of a tag that lands between a push's two writes of it (its current link, then its
     /// history entry) wins: the tag is gone, not left listed without a current link.
     func testATagDeletedBetweenThePushsTwoWritesStaysDeleted() async throws {
@@ -98,7 +121,11 @@ final class CrashPointTests: XCTestCase {
             let restarted = RegistryStorage(driver: inner)
             try await restarted.assertEveryTagIntact()
             try await check(restarted, prepared)
-            if completed { return point }
+            if completed {
+                let left = try await inner.clearTemporaryFiles(olderThan: 0)
+                XCTAssertEqual(left, 0, "the completed operation left temporary files")
+                return point
+            }
         }
         XCTFail("the operation never completed")
         return 0
@@ -160,5 +187,14 @@ final class StoppingDriver: StorageDriver {
         try write()
         try await inner.removeEmptyDirectory(path)
     }
+    func stage(_ content: ByteBuffer) async throws -> StagedContent {
+        try write()
+        return try await inner.stage(content)
+    }
+    func publish(_ staged: StagedContent, at path: String) async throws {
+        try write()
+        try await inner.publish(staged, at: path)
+    }
+    func discard(_ staged: StagedContent) async { await inner.discard(staged) }
     func openForReading(_ path: String) async throws -> any StorageReader { try await inner.openForReading(path) }
 }
