@@ -79,12 +79,13 @@ public enum DigestAlgorithm: String, Sendable, CaseIterable {
     }
 }
 
-extension DigestHasher {
-    static func hexEncode(_ bytes: [UInt8]) -> String {
+extension Array where Element == UInt8 {
+    /// The bytes in lower-case hex, two digits each (how digests and upload ids are written).
+    public var lowercaseHex: String {
         let table: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
+        out.reserveCapacity(count * 2)
+        for b in self {
             out.append(table[Int(b >> 4)])
             out.append(table[Int(b & 0x0f)])
         }

@@ -94,7 +94,7 @@ public struct DigestHasher: Sendable {
         case .sha512(let h): bytes = Array(h.finalize())
         }
         #endif
-        return Digest(algorithm: algorithm, hex: Self.hexEncode(bytes))
+        return Digest(algorithm: algorithm, hex: bytes.lowercaseHex)
     }
 }
 

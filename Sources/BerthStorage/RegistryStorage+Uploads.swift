@@ -43,9 +43,11 @@ extension RegistryStorage {
     /// Foundation's `UUID()` opens, reads and closes `/dev/urandom` for each one.
     static func newUploadID() -> String {
         var generator = SystemRandomNumberGenerator()
-        let high = (generator.next() as UInt64) & ~0xF000 | 0x4000  // version 4
-        let low = (generator.next() as UInt64) & ~(0xC << 60) | (0x8 << 60)  // RFC 4122 variant
-        let hex = Array(String(high, radix: 16).leftPadded(to: 16) + String(low, radix: 16).leftPadded(to: 16))
+        let random: (UInt64, UInt64) = (generator.next(), generator.next())  // two `getrandom` calls
+        var bytes = withUnsafeBytes(of: random) { Array($0) }
+        bytes[6] = bytes[6] & 0x0F | 0x40  // version 4
+        bytes[8] = bytes[8] & 0x3F | 0x80  // RFC 4122 variant
+        let hex = Array(bytes.lowercaseHex)
         return String(hex[0..<8]) + "-" + String(hex[8..<12]) + "-" + String(hex[12..<16]) + "-"
             + String(hex[16..<20]) + "-" + String(hex[20..<32])
     }
@@ -280,11 +282,5 @@ extension RegistryStorage {
             found += ids.filter { Self.isValidUploadID($0) }.map { (name, $0) }
         }
         return found
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to length: Int) -> String {
-        count >= length ? self : String(repeating: "0", count: length - count) + self
     }
 }
